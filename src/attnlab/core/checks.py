@@ -1,0 +1,196 @@
+"""Argument validation shared by every public function and module.
+
+Each check raises an error that names the argument, what was expected and what was received, so
+that a wrong layout never broadcasts silently into a wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_attn_bias",
+    "check_dim",
+    "check_mask",
+    "check_positive",
+    "check_probability",
+    "check_tensor",
+]
+
+
+def _shape(t: Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def check_tensor(
+    x: object,
+    name: str,
+    *,
+    ndim: int | Sequence[int],
+    layout: str,
+    floating: bool = True,
+) -> Tensor:
+    """Check that ``x`` is a tensor of the given rank(s); return it.
+
+    Args:
+        x: the value to check.
+        name: the argument's name, used in the message.
+        ndim: the allowed rank or ranks.
+        layout: the expected layout in words, e.g. ``"(B, Lq, D)"``.
+        floating: require a floating-point dtype.
+
+    Example:
+        >>> import torch
+        >>> check_tensor(torch.zeros(2, 3), "query", ndim=3, layout="(B, Lq, D)")
+        Traceback (most recent call last):
+        ...
+        ValueError: query must be a 3-D tensor of shape (B, Lq, D) (batch first), got shape (2, 3)
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {layout}, got {type(x).__name__}")
+    ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.dim() not in ranks:
+        want = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(
+            f"{name} must be a {want} tensor of shape {layout} (batch first), got shape {_shape(x)}"
+        )
+    if floating and not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def check_dim(x: Tensor, dim: int, expected: int, name: str, what: str) -> None:
+    """Check that ``x.shape[dim] == expected``; ``what`` names the size in the message.
+
+    Example:
+        >>> import torch
+        >>> check_dim(torch.zeros(2, 5, 4), -1, 8, "key", "key_dim")
+        Traceback (most recent call last):
+        ...
+        ValueError: key has size 4 in its last dimension but key_dim is 8 (shape (2, 5, 4))
+    """
+    if x.shape[dim] != expected:
+        where = "last dimension" if dim == -1 else f"dimension {dim}"
+        raise ValueError(
+            f"{name} has size {x.shape[dim]} in its {where} but {what} is {expected} "
+            f"(shape {_shape(x)})"
+        )
+
+
+def check_positive(value: float, name: str, *, allow_zero: bool = False) -> None:
+    """Check that a number is positive (or non-negative)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if value != value or value < 0 or (value == 0 and not allow_zero):
+        want = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {want}, got {value}")
+
+
+def check_probability(value: float, name: str) -> None:
+    """Check that a number lies in ``[0, 1)`` (a dropout probability)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float in [0, 1), got {type(value).__name__}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+
+
+def check_mask(
+    mask: object,
+    *,
+    batch: int,
+    q_len: int,
+    k_len: int,
+    name: str = "mask",
+) -> Tensor:
+    """Validate a boolean attention mask and return it as ``(B or 1, Lq or 1, Lk)``.
+
+    The library's one mask convention: ``True`` means *may attend*. Accepted shapes are
+    ``(B, Lk)`` (a key padding mask, shared by all queries), ``(B, Lq, Lk)``, and ``(1, Lq, Lk)``
+    (one pattern for the whole batch, e.g. a causal mask). Nothing else is broadcast.
+
+    Example:
+        >>> import torch
+        >>> check_mask(torch.ones(2, 5, dtype=torch.bool), batch=2, q_len=3, k_len=5).shape
+        torch.Size([2, 1, 5])
+        >>> check_mask(torch.ones(2, 5), batch=2, q_len=3, k_len=5)
+        Traceback (most recent call last):
+        ...
+        TypeError: mask must be a boolean tensor (True = may attend), got dtype torch.float32; pass an additive float mask as attn_bias instead
+    """
+    if not isinstance(mask, Tensor):
+        raise TypeError(
+            f"{name} must be a boolean torch.Tensor of shape (B, Lk) or (B, Lq, Lk), "
+            f"got {type(mask).__name__}"
+        )
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"{name} must be a boolean tensor (True = may attend), got dtype {mask.dtype}; "
+            "pass an additive float mask as attn_bias instead"
+        )
+    if mask.dim() == 2:
+        if tuple(mask.shape) != (batch, k_len):
+            raise ValueError(
+                f"{name} of rank 2 must have shape (B, Lk) = ({batch}, {k_len}), "
+                f"got {_shape(mask)}"
+            )
+        return mask.unsqueeze(1)
+    if mask.dim() == 3:
+        if mask.shape[0] not in (1, batch) or tuple(mask.shape[1:]) != (q_len, k_len):
+            raise ValueError(
+                f"{name} of rank 3 must have shape (B, Lq, Lk) = ({batch}, {q_len}, {k_len}) "
+                f"or (1, {q_len}, {k_len}), got {_shape(mask)}"
+            )
+        return mask
+    raise ValueError(
+        f"{name} must have shape (B, Lk) or (B, Lq, Lk), got a {mask.dim()}-D tensor "
+        f"of shape {_shape(mask)}"
+    )
+
+
+def check_attn_bias(
+    attn_bias: object,
+    *,
+    batch: int,
+    q_len: int,
+    k_len: int,
+    num_heads: int | None = None,
+    dtype: torch.dtype | None = None,
+    name: str = "attn_bias",
+) -> Tensor:
+    """Validate an additive float bias and return it broadcastable to the score tensor.
+
+    Accepted shapes: ``(Lq, Lk)``, ``(B, Lq, Lk)`` and, for multi-head modules
+    (``num_heads`` given), ``(B, H, Lq, Lk)``. Single-head results are ``(B or 1, Lq, Lk)``;
+    multi-head results ``(B or 1, H or 1, Lq, Lk)``.
+    """
+    if not isinstance(attn_bias, Tensor):
+        raise TypeError(f"{name} must be a float torch.Tensor, got {type(attn_bias).__name__}")
+    if not attn_bias.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (it is added to the scores), got dtype "
+            f"{attn_bias.dtype}; pass a boolean mask as mask instead"
+        )
+    shapes = [f"({q_len}, {k_len})", f"({batch}, {q_len}, {k_len})"]
+    if num_heads is not None:
+        shapes.append(f"({batch}, {num_heads}, {q_len}, {k_len})")
+    bad = ValueError(f"{name} must have shape {' or '.join(shapes)}, got {_shape(attn_bias)}")
+    if tuple(attn_bias.shape[-2:]) != (q_len, k_len):
+        raise bad
+    if attn_bias.dim() == 2:
+        out = attn_bias.unsqueeze(0)
+    elif attn_bias.dim() == 3:
+        if attn_bias.shape[0] != batch:
+            raise bad
+        out = attn_bias
+    elif attn_bias.dim() == 4 and num_heads is not None:
+        if attn_bias.shape[0] != batch or attn_bias.shape[1] != num_heads:
+            raise bad
+        return attn_bias if dtype is None else attn_bias.to(dtype)
+    else:
+        raise bad
+    if num_heads is not None:
+        out = out.unsqueeze(1)
+    return out if dtype is None else out.to(dtype)

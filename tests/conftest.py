@@ -1,0 +1,43 @@
+"""Shared fixtures: ``--device``/``--dtype`` options, per-dtype tolerances, seeding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu", help="device to run on: cpu or cuda")
+    parser.addoption(
+        "--dtype",
+        default="float32",
+        help="comma-separated dtypes for the dtype fixture: float32,float64,float16,bfloat16",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "dtype" in metafunc.fixturenames:
+        names = metafunc.config.getoption("--dtype").split(",")
+        metafunc.parametrize("dtype", [getattr(torch, n.strip()) for n in names], ids=names)
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> torch.device:
+    name = request.config.getoption("--device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    return torch.device(name)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
