@@ -16,7 +16,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "dtype" in metafunc.fixturenames:
+    explicit = any(
+        "dtype" in (m.args[0] if isinstance(m.args[0], (list, tuple)) else m.args[0].split(","))
+        for m in metafunc.definition.iter_markers("parametrize")
+    )
+    if "dtype" in metafunc.fixturenames and not explicit:
         names = metafunc.config.getoption("--dtype").split(",")
         metafunc.parametrize("dtype", [getattr(torch, n.strip()) for n in names], ids=names)
 

@@ -1,0 +1,132 @@
+"""Registry-driven tests: every registered mechanism, through its ``example()``.
+
+A mechanism added to the registry is covered here without writing a test for it: forward +
+backward with every parameter receiving a gradient, the output contract, masks that mask,
+float64, rejection of unknown keyword arguments, and the CLI listing.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from torch import Tensor
+
+import attnlab
+from attnlab.cli import main
+
+ENTRIES = attnlab.list_mechanisms()
+IDS = [e.name for e in ENTRIES]
+
+
+def _tensors(x) -> list[Tensor]:
+    if isinstance(x, Tensor):
+        return [x]
+    if isinstance(x, (tuple, list)):
+        return [t for y in x for t in _tensors(y)]
+    return []
+
+
+def _accepts(module: torch.nn.Module, name: str) -> bool:
+    return name in inspect.signature(module.forward).parameters
+
+
+def test_registry_is_populated() -> None:
+    expected = {
+        "additive", "dot", "scaled_dot", "general", "concat", "location", "cosine", "kernel",
+        "multihead",
+    }
+    assert expected <= set(IDS)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_forward_backward_every_parameter_gets_a_gradient(entry) -> None:
+    torch.manual_seed(0)
+    module, args, kwargs = entry.example()
+    module.train()
+    out = module(*args, **kwargs)
+    assert isinstance(out, tuple) and hasattr(out, "_fields"), "outputs must be NamedTuples"
+    assert out._fields[:2] == ("context", "weights")
+    outputs = [t for t in _tensors(tuple(out)) if t.is_floating_point()]
+    assert outputs and all(torch.isfinite(t).all() for t in outputs)
+    loss = sum((t.float() * torch.randn_like(t.float())).sum()
+               for t in outputs if t.requires_grad)
+    assert isinstance(loss, Tensor)
+    loss.backward()
+    missing = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+    for name, p in module.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_example_mask_masks_something(entry) -> None:
+    module, _, kwargs = entry.example()
+    if not _accepts(module, "mask"):
+        pytest.skip(f"{entry.name} takes no mask")
+    assert "mask" in kwargs, "examples must pass a mask when the module accepts one"
+    mask = kwargs["mask"]
+    masks = mask if isinstance(mask, tuple) else (mask,)
+    for m in masks:
+        if m is None:
+            continue
+        assert m.dtype == torch.bool
+        assert m.any() and (~m).any(), "an example mask must mask something"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_float64_and_eval(entry) -> None:
+    module, args, kwargs = entry.example(dtype=torch.float64)
+    module.eval()
+    with torch.no_grad():
+        out = module(*args, **kwargs)
+    assert out.context.dtype == torch.float64
+    assert all(torch.isfinite(t).all() for t in _tensors(tuple(out)) if t.is_floating_point())
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_unknown_keyword_is_rejected(entry) -> None:
+    module, args, kwargs = entry.example()
+    with pytest.raises(TypeError):
+        module(*args, **kwargs, not_an_argument=True)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_entry_metadata(entry) -> None:
+    assert entry.paper.url.startswith("http")
+    assert entry.paper.year >= 1990
+    assert entry.cls.__doc__ and len(entry.cls.__doc__) > 50, "document the mechanism"
+    module, _, _ = entry.example()
+    assert isinstance(module, entry.cls) or isinstance(module, torch.nn.Module)
+
+
+def test_cli_list_prints_every_mechanism(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for entry in ENTRIES:
+        assert entry.name in text and entry.cls.__qualname__ in text
+    assert f"{len(ENTRIES)} mechanism(s)" in text
+
+
+@pytest.mark.parametrize("axis", ["sequences", "levels", "positions", "representations"])
+def test_cli_list_filters(axis: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from attnlab.core.registry import TAG_VOCABULARY
+
+    for value in TAG_VOCABULARY[axis]:
+        assert main(["list", f"--{axis}", value, "--json"]) == 0
+        import json
+
+        rows = json.loads(capsys.readouterr().out)
+        assert sorted(r["name"] for r in rows) == sorted(
+            e.name for e in attnlab.list_mechanisms(**{axis: value})
+        )
+        assert all(value in r["tags"][axis] for r in rows)
+
+
+def test_cli_list_rejects_unknown_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["list", "--sequences", "cross"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
