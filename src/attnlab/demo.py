@@ -38,7 +38,8 @@ def make_retrieval_batch(
     """
     lengths = torch.randint(min_pairs, max_pairs + 1, (batch_size,), generator=generator)
     # distinct keys per example: the first max_pairs of a random permutation
-    keys = torch.argsort(torch.rand(batch_size, NUM_KEYS, generator=generator), dim=1)[:, :max_pairs]
+    order = torch.argsort(torch.rand(batch_size, NUM_KEYS, generator=generator), dim=1)
+    keys = order[:, :max_pairs]
     values = torch.randint(0, NUM_VALUES, (batch_size, max_pairs), generator=generator)
     mask = lengths_to_mask(lengths, max_pairs)
     target = (torch.rand(batch_size, generator=generator) * lengths).long()

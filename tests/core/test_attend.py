@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_close, gradcheck, random_query_key_mask
 
 from attnlab.core.attend import attend, dot_product_attention
 from attnlab.core.scores import Score
+from helpers import assert_close, gradcheck, random_query_key_mask
 
 
 class _Bilinear(Score):

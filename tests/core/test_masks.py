@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_close, gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +12,7 @@ from attnlab.core.masks import (
     masked_normalize,
     masked_softmax,
 )
+from helpers import assert_close, gradcheck
 
 
 def test_lengths_to_mask_matches_loop() -> None:

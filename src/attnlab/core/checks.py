@@ -115,10 +115,10 @@ def check_mask(
         >>> import torch
         >>> check_mask(torch.ones(2, 5, dtype=torch.bool), batch=2, q_len=3, k_len=5).shape
         torch.Size([2, 1, 5])
-        >>> check_mask(torch.ones(2, 5), batch=2, q_len=3, k_len=5)
+        >>> check_mask(torch.ones(2, 5), batch=2, q_len=3, k_len=5)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        TypeError: mask must be a boolean tensor (True = may attend), got dtype torch.float32; pass an additive float mask as attn_bias instead
+        TypeError: mask must be a boolean tensor (True = may attend), got dtype torch.float32; ...
     """
     if not isinstance(mask, Tensor):
         raise TypeError(

@@ -53,7 +53,9 @@ def lengths_to_mask(
     if not isinstance(lengths, Tensor):
         lengths = torch.as_tensor(lengths, device=device)
     if lengths.dim() != 1:
-        raise ValueError(f"lengths must be a 1-D tensor of shape (B,), got shape {tuple(lengths.shape)}")
+        raise ValueError(
+            f"lengths must be a 1-D tensor of shape (B,), got shape {tuple(lengths.shape)}"
+        )
     if lengths.is_floating_point() or lengths.dtype == torch.bool:
         raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
     if device is not None:

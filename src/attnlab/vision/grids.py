@@ -1,0 +1,985 @@
+"""Parameterised sampling grids of spatial transformer networks, and coordinate conversions.
+
+Jaderberg, Simonyan, Zisserman, Kavukcuoglu, "Spatial Transformer Networks", NeurIPS 2015,
+https://arxiv.org/abs/1506.02025, section 3.2. A grid generator turns the parameters ``theta``
+regressed by the localisation network into a sampling grid ``T_theta(G)``: for every point
+``(x_t, y_t)`` of the regular output grid ``G`` it gives the point ``(x_s, y_s)`` of the input that
+is sampled there. The affine case is eq. (1):
+
+.. math::
+
+    \\begin{pmatrix} x^s_i \\\\ y^s_i \\end{pmatrix}
+    = A_\\theta \\begin{pmatrix} x^t_i \\\\ y^t_i \\\\ 1 \\end{pmatrix},
+    \\qquad A_\\theta = \\begin{bmatrix} \\theta_{11} & \\theta_{12} & \\theta_{13} \\\\
+    \\theta_{21} & \\theta_{22} & \\theta_{23} \\end{bmatrix}.
+
+This module provides that case, the constrained families of section 3.2 (translation, the
+paper's *attention* form ``[[s, 0, t_x], [0, s, t_y]]``, and rotation-scale-translation), the
+projective (8-parameter homography) and the thin-plate-spline transformations used in the
+distorted-MNIST experiments (section 4.1, "Aff", "Proj" and 16-point "TPS").
+
+Convention:
+    * A grid is a ``(B, H, W, 2)`` tensor. ``grid[b, i, j] = (x, y)`` is the point of the
+      **input** sampled for the output pixel in row ``i``, column ``j``. The last axis is in
+      ``(x, y)`` order: ``x`` runs along the width (columns), ``y`` along the height (rows), as in
+      :func:`torch.nn.functional.grid_sample` and :func:`torch.nn.functional.affine_grid`.
+    * Coordinates are normalised: ``x = -1`` is the left and ``x = +1`` the right of the image,
+      ``y = -1`` the top and ``y = +1`` the bottom, whatever the resolution. Parameters are in
+      the same normalised frame, so a ``theta`` means the same warp at any image size.
+    * ``align_corners=False`` (the default, as in PyTorch): ``-1`` and ``+1`` are the outer
+      *edges* of the border pixels, and pixel centre ``c`` (0-based) is at ``(2c + 1) / W - 1``.
+      ``align_corners=True``: ``-1`` and ``+1`` are the *centres* of the corner pixels, and pixel
+      ``c`` is at ``2c / (W - 1) - 1``. A size-1 axis puts its only pixel at ``0`` under both.
+      Pass the same value to the grid generator and to the sampler.
+    * Every transform maps **output** (target) coordinates to **input** (source) coordinates,
+      the direction of eq. (1). Shifting the grid right (``t_x > 0``) therefore moves the image
+      content left.
+    * A pixel-space transform ``M`` (output pixel to input pixel) becomes the normalised one
+      ``N_in @ M @ inv(N_out)`` with ``N = normalization_matrix(size, align_corners=...)``;
+      :func:`pixel_to_normalized` and :func:`normalized_to_pixel` convert points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.core.checks import check_tensor
+
+__all__ = [
+    "GRID_GENERATORS",
+    "AffineGrid",
+    "AttentionGrid",
+    "GridGenerator",
+    "ProjectiveGrid",
+    "SimilarityGrid",
+    "TPSGrid",
+    "ThinPlateSplineGrid",
+    "TranslationGrid",
+    "affine_grid",
+    "attention_grid",
+    "attention_matrix",
+    "make_grid_generator",
+    "normalization_matrix",
+    "normalized_meshgrid",
+    "normalized_to_pixel",
+    "pixel_to_normalized",
+    "projective_grid",
+    "regular_control_points",
+    "similarity_grid",
+    "similarity_matrix",
+    "tps_coefficients",
+    "tps_grid",
+    "tps_transform_points",
+    "translation_grid",
+    "translation_matrix",
+]
+
+Size = Sequence[int]
+
+
+# ---------------------------------------------------------------------------------------------
+# argument checks
+
+
+def _check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def _check_size(size: object, name: str = "size", *, batch: int | None = None) -> tuple[int, int]:
+    """Return ``(H, W)`` from ``(H, W)`` or ``(B, C, H, W)``; check positivity and the batch."""
+    if isinstance(size, Tensor) or not isinstance(size, Sequence):
+        raise TypeError(
+            f"{name} must be a sequence of ints (H, W) or (B, C, H, W), got {type(size).__name__}"
+        )
+    values = tuple(size)
+    if len(values) not in (2, 4) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError(f"{name} must be (H, W) or (B, C, H, W) of ints, got {values}")
+    height, width = values[-2], values[-1]
+    if height <= 0 or width <= 0:
+        raise ValueError(f"{name} must have a positive height and width, got {values}")
+    if len(values) == 4 and batch is not None and values[0] != batch:
+        raise ValueError(
+            f"{name} has batch size {values[0]} but theta has batch size {batch} ({values})"
+        )
+    return height, width
+
+
+def _check_points(points: object, name: str) -> Tensor:
+    if not isinstance(points, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (..., 2), got {type(points)}")
+    if points.dim() == 0 or points.shape[-1] != 2:
+        raise ValueError(
+            f"{name} must have shape (..., 2) with (x, y) in the last axis, "
+            f"got shape {tuple(points.shape)}"
+        )
+    if not points.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {points.dtype}")
+    return points
+
+
+def _check_theta(theta: object, shapes: Sequence[tuple[int, ...]], layout: str) -> Tensor:
+    """Check that ``theta`` is a floating ``(B, *s)`` tensor for one ``s`` in ``shapes``."""
+    ranks = sorted({len(s) + 1 for s in shapes})
+    theta = check_tensor(theta, "theta", ndim=ranks, layout=layout)
+    if tuple(theta.shape[1:]) not in [tuple(s) for s in shapes]:
+        raise ValueError(f"theta must have shape {layout}, got shape {tuple(theta.shape)}")
+    return theta
+
+
+# ---------------------------------------------------------------------------------------------
+# coordinate conversions
+
+
+def _axis_scale_offset(size: int, align_corners: bool) -> tuple[float, float]:
+    """``(a, b)`` with ``normalised = a * pixel + b`` along one axis of ``size`` pixels."""
+    if align_corners:
+        if size == 1:
+            return 0.0, 0.0
+        return 2.0 / (size - 1), -1.0
+    return 2.0 / size, 1.0 / size - 1.0
+
+
+def pixel_to_normalized(points: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+    """Convert pixel coordinates ``(x, y)`` to the normalised ``[-1, 1]`` frame of grids.
+
+    Pixel ``(x, y)`` is column ``x``, row ``y``, 0-based, with integer values at pixel centres.
+
+    .. math::
+
+        x_n = \\frac{2x + 1}{W} - 1 \\;\\; (\\text{align\\_corners=False}), \\qquad
+        x_n = \\frac{2x}{W - 1} - 1 \\;\\; (\\text{align\\_corners=True})
+
+    and the same for ``y`` with ``H``. Under ``align_corners=True`` a size-1 axis maps every
+    coordinate to ``0`` (its only pixel), which cannot be inverted.
+
+    Args:
+        points: pixel coordinates, last axis ``(x, y)``.
+        size: the image size ``(H, W)`` (or ``(B, C, H, W)``).
+        align_corners: see the module's Convention block.
+
+    Shape:
+        - points: ``(..., 2)``
+        - output: ``(..., 2)``
+
+    Example:
+        >>> import torch
+        >>> pixel_to_normalized(torch.tensor([[0.0, 0.0], [3.0, 1.0]]), (2, 4))
+        tensor([[-0.7500, -0.5000],
+                [ 0.7500,  0.5000]])
+        >>> pixel_to_normalized(torch.tensor([[0.0, 0.0], [3.0, 1.0]]), (2, 4), align_corners=True)
+        tensor([[-1., -1.],
+                [ 1.,  1.]])
+    """
+    points = _check_points(points, "points")
+    height, width = _check_size(size)
+    _check_bool(align_corners, "align_corners")
+    ax, bx = _axis_scale_offset(width, align_corners)
+    ay, by = _axis_scale_offset(height, align_corners)
+    scale = points.new_tensor([ax, ay])
+    offset = points.new_tensor([bx, by])
+    return points * scale + offset
+
+
+def normalized_to_pixel(points: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+    """Convert normalised ``[-1, 1]`` coordinates ``(x, y)`` to pixel coordinates.
+
+    The inverse of :func:`pixel_to_normalized`:
+
+    .. math::
+
+        x = \\frac{(x_n + 1) W - 1}{2} \\;\\; (\\text{align\\_corners=False}), \\qquad
+        x = \\frac{(x_n + 1)(W - 1)}{2} \\;\\; (\\text{align\\_corners=True}).
+
+    This is the unnormalisation :func:`torch.nn.functional.grid_sample` applies to a grid.
+
+    Args:
+        points: normalised coordinates, last axis ``(x, y)``.
+        size: the image size ``(H, W)`` (or ``(B, C, H, W)``).
+        align_corners: see the module's Convention block.
+
+    Shape:
+        - points: ``(..., 2)``
+        - output: ``(..., 2)``
+
+    Example:
+        >>> import torch
+        >>> normalized_to_pixel(torch.tensor([[-1.0, -1.0], [1.0, 1.0]]), (2, 4))
+        tensor([[-0.5000, -0.5000],
+                [ 3.5000,  1.5000]])
+    """
+    points = _check_points(points, "points")
+    height, width = _check_size(size)
+    _check_bool(align_corners, "align_corners")
+    if align_corners:
+        half = points.new_tensor([(width - 1) / 2.0, (height - 1) / 2.0])
+        return (points + 1.0) * half
+    extent = points.new_tensor([float(width), float(height)])
+    return ((points + 1.0) * extent - 1.0) / 2.0
+
+
+def normalization_matrix(
+    size: Size,
+    *,
+    align_corners: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """The ``(3, 3)`` matrix ``N`` with ``[x_n, y_n, 1]^T = N [x, y, 1]^T`` (pixel to normalised).
+
+    Use it to move a pixel-space transform ``M`` (output pixel to input pixel) into the
+    normalised frame of the grids: ``N_in @ M @ inv(N_out)``. Under ``align_corners=True`` a
+    size-1 axis gives a singular ``N``.
+
+    Example:
+        >>> normalization_matrix((2, 4))
+        tensor([[ 0.5000,  0.0000, -0.7500],
+                [ 0.0000,  1.0000, -0.5000],
+                [ 0.0000,  0.0000,  1.0000]])
+    """
+    height, width = _check_size(size)
+    _check_bool(align_corners, "align_corners")
+    ax, bx = _axis_scale_offset(width, align_corners)
+    ay, by = _axis_scale_offset(height, align_corners)
+    return torch.tensor(
+        [[ax, 0.0, bx], [0.0, ay, by], [0.0, 0.0, 1.0]], device=device, dtype=dtype
+    )
+
+
+def _linspace(steps: int, align_corners: bool, device: torch.device, dtype: torch.dtype) -> Tensor:
+    # the centres of `steps` pixels in the normalised frame (the same values F.affine_grid uses)
+    if steps == 1:
+        return torch.zeros(1, device=device, dtype=dtype)
+    line = torch.linspace(-1.0, 1.0, steps, device=device, dtype=dtype)
+    return line if align_corners else line * ((steps - 1) / steps)
+
+
+def normalized_meshgrid(
+    size: Size,
+    *,
+    align_corners: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """The identity grid ``G``: the normalised ``(x, y)`` of every pixel centre.
+
+    Shape:
+        - output: ``(H, W, 2)``; ``out[i, j] = (x_j, y_i)``.
+
+    Example:
+        >>> normalized_meshgrid((1, 2))
+        tensor([[[-0.5000,  0.0000],
+                 [ 0.5000,  0.0000]]])
+    """
+    height, width = _check_size(size)
+    _check_bool(align_corners, "align_corners")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dt = dtype if dtype is not None else torch.get_default_dtype()
+    xs = _linspace(width, align_corners, dev, dt)
+    ys = _linspace(height, align_corners, dev, dt)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
+    return torch.stack((grid_x, grid_y), dim=-1)  # (h, w, 2)
+
+
+def _homogeneous_meshgrid(
+    size: Size, align_corners: bool, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    mesh = normalized_meshgrid(size, align_corners=align_corners, device=device, dtype=dtype)
+    ones = torch.ones((*mesh.shape[:-1], 1), device=device, dtype=dtype)
+    return torch.cat((mesh, ones), dim=-1)  # (h, w, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# affine family
+
+
+def affine_grid(theta: Tensor, size: Size, align_corners: bool = False) -> Tensor:
+    """Sampling grid of the affine transformation of eq. (1): ``A_theta (x_t, y_t, 1)``.
+
+    Equal to :func:`torch.nn.functional.affine_grid` (same arguments, same values), with
+    argument checks that name the argument, and ``size`` given as ``(B, C, H, W)`` or ``(H, W)``.
+
+    Args:
+        theta: ``A_theta``, 6 parameters per sample, row-major
+            ``[theta11, theta12, theta13, theta21, theta22, theta23]``.
+        size: output size ``(B, C, H, W)`` or ``(H, W)``.
+        align_corners: see the module's Convention block.
+
+    Shape:
+        - theta: ``(B, 2, 3)`` or ``(B, 6)``
+        - output: ``(B, H, W, 2)``
+
+    Example:
+        >>> import torch
+        >>> theta = torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]])
+        >>> grid = affine_grid(theta, (1, 1, 3, 4))
+        >>> torch.allclose(grid[0], normalized_meshgrid((3, 4)))
+        True
+    """
+    theta = _check_theta(theta, [(2, 3), (6,)], "(B, 2, 3) or (B, 6)")
+    matrix = theta.reshape(-1, 2, 3)
+    height, width = _check_size(size, batch=theta.shape[0])
+    align_corners = _check_bool(align_corners, "align_corners")
+    base = _homogeneous_meshgrid((height, width), align_corners, theta.device, theta.dtype)
+    # eq. (1): every output point (x_t, y_t, 1) is mapped by A_theta
+    grid = torch.einsum("hwk,bjk->bhwj", base, matrix)  # (b, h, w, 2)
+    return grid
+
+
+def translation_matrix(params: Tensor) -> Tensor:
+    """``A_theta = [[1, 0, t_x], [0, 1, t_y]]`` from ``params = (t_x, t_y)``.
+
+    Shape:
+        - params: ``(B, 2)``
+        - output: ``(B, 2, 3)``
+
+    Example:
+        >>> import torch
+        >>> translation_matrix(torch.tensor([[0.5, -0.25]]))
+        tensor([[[ 1.0000,  0.0000,  0.5000],
+                 [ 0.0000,  1.0000, -0.2500]]])
+    """
+    params = _check_theta(params, [(2,)], "(B, 2) = (t_x, t_y)")
+    ones = torch.ones_like(params[:, 0])
+    zeros = torch.zeros_like(params[:, 0])
+    rows = (ones, zeros, params[:, 0], zeros, ones, params[:, 1])
+    return torch.stack(rows, dim=-1).reshape(-1, 2, 3)
+
+
+def attention_matrix(params: Tensor) -> Tensor:
+    """The paper's attention transform ``A_theta = [[s, 0, t_x], [0, s, t_y]]`` (section 3.2).
+
+    Isotropic scale ``s`` and translation ``(t_x, t_y)``: cropping (``s < 1``), translation and
+    isotropic scaling, as in the paper's constrained example.
+
+    Shape:
+        - params: ``(B, 3)`` = ``(s, t_x, t_y)``
+        - output: ``(B, 2, 3)``
+
+    Example:
+        >>> import torch
+        >>> attention_matrix(torch.tensor([[0.5, 0.1, 0.2]]))
+        tensor([[[0.5000, 0.0000, 0.1000],
+                 [0.0000, 0.5000, 0.2000]]])
+    """
+    params = _check_theta(params, [(3,)], "(B, 3) = (s, t_x, t_y)")
+    s, tx, ty = params.unbind(dim=-1)
+    zeros = torch.zeros_like(s)
+    return torch.stack((s, zeros, tx, zeros, s, ty), dim=-1).reshape(-1, 2, 3)
+
+
+def similarity_matrix(params: Tensor) -> Tensor:
+    """Rotation-scale-translation ``A_theta = [[s cos a, -s sin a, t_x], [s sin a, s cos a, t_y]]``.
+
+    Parameters ``(s, a, t_x, t_y)``: scale, angle in radians, translation. The sampling grid
+    turns by ``a`` from the ``x`` axis towards the ``y`` axis (clockwise on screen, since ``y``
+    points down); the image content therefore turns the other way.
+
+    Note:
+        The rotation acts in normalised coordinates, so on a non-square image it is a rotation
+        of the normalised frame, not a rigid rotation in pixels.
+
+    Shape:
+        - params: ``(B, 4)``
+        - output: ``(B, 2, 3)``
+
+    Example:
+        >>> import torch
+        >>> similarity_matrix(torch.tensor([[2.0, 0.0, 0.0, 0.5]]))
+        tensor([[[2.0000, -0.0000, 0.0000],
+                 [0.0000, 2.0000, 0.5000]]])
+    """
+    params = _check_theta(params, [(4,)], "(B, 4) = (s, angle, t_x, t_y)")
+    s, angle, tx, ty = params.unbind(dim=-1)
+    cos, sin = s * torch.cos(angle), s * torch.sin(angle)
+    return torch.stack((cos, -sin, tx, sin, cos, ty), dim=-1).reshape(-1, 2, 3)
+
+
+def translation_grid(params: Tensor, size: Size, align_corners: bool = False) -> Tensor:
+    """Grid of :func:`translation_matrix`; ``params`` ``(B, 2)``, output ``(B, H, W, 2)``.
+
+    Example:
+        >>> import torch
+        >>> translation_grid(torch.zeros(2, 2), (3, 5)).shape
+        torch.Size([2, 3, 5, 2])
+    """
+    return affine_grid(translation_matrix(params), size, align_corners)
+
+
+def attention_grid(params: Tensor, size: Size, align_corners: bool = False) -> Tensor:
+    """Grid of :func:`attention_matrix`; ``params`` ``(B, 3)``, output ``(B, H, W, 2)``.
+
+    Example:
+        >>> import torch
+        >>> attention_grid(torch.tensor([[1.0, 0.0, 0.0]]), (3, 5)).shape
+        torch.Size([1, 3, 5, 2])
+    """
+    return affine_grid(attention_matrix(params), size, align_corners)
+
+
+def similarity_grid(params: Tensor, size: Size, align_corners: bool = False) -> Tensor:
+    """Grid of :func:`similarity_matrix`; ``params`` ``(B, 4)``, output ``(B, H, W, 2)``.
+
+    Example:
+        >>> import torch
+        >>> similarity_grid(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), (3, 5)).shape
+        torch.Size([1, 3, 5, 2])
+    """
+    return affine_grid(similarity_matrix(params), size, align_corners)
+
+
+# ---------------------------------------------------------------------------------------------
+# projective
+
+
+def projective_grid(
+    theta: Tensor, size: Size, align_corners: bool = False, *, eps: float = 1e-8
+) -> Tensor:
+    """Sampling grid of a projective transformation (homography) in normalised coordinates.
+
+    .. math::
+
+        x_s = \\frac{h_1 x_t + h_2 y_t + h_3}{h_7 x_t + h_8 y_t + h_9}, \\qquad
+        y_s = \\frac{h_4 x_t + h_5 y_t + h_6}{h_7 x_t + h_8 y_t + h_9}
+
+    with ``H = [[h1, h2, h3], [h4, h5, h6], [h7, h8, h9]]`` mapping output to input. Given 8
+    parameters, ``h9 = 1`` (the paper's 8-parameter "Proj" transformation, section 4.1).
+
+    Convention:
+        ``H`` maps **normalised output** coordinates to **normalised input** coordinates. A
+        pixel homography ``M`` from input pixels to output pixels (the direction of
+        :func:`kornia.geometry.transform.warp_perspective`) corresponds to
+        ``H = N_in @ inv(M) @ inv(N_out)`` with :func:`normalization_matrix`.
+
+    Args:
+        theta: ``(h1, ..., h8)`` or the full ``3 x 3`` matrix (any non-zero scale).
+        size: output size ``(B, C, H, W)`` or ``(H, W)``.
+        align_corners: see the module's Convention block.
+        eps: denominators with magnitude below ``eps`` are replaced by ``+-eps`` so that a
+            degenerate homography sends points far outside the image instead of giving
+            ``inf``/``NaN``.
+
+    Shape:
+        - theta: ``(B, 8)`` or ``(B, 3, 3)``
+        - output: ``(B, H, W, 2)``
+
+    Example:
+        >>> import torch
+        >>> theta = torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]])
+        >>> torch.allclose(projective_grid(theta, (3, 4))[0], normalized_meshgrid((3, 4)))
+        True
+    """
+    theta = _check_theta(theta, [(8,), (3, 3)], "(B, 8) or (B, 3, 3)")
+    height, width = _check_size(size, batch=theta.shape[0])
+    align_corners = _check_bool(align_corners, "align_corners")
+    if theta.dim() == 2:
+        matrix = torch.cat((theta, torch.ones_like(theta[:, :1])), dim=1).reshape(-1, 3, 3)
+    else:
+        matrix = theta
+    base = _homogeneous_meshgrid((height, width), align_corners, theta.device, theta.dtype)
+    points = torch.einsum("hwk,bjk->bhwj", base, matrix)  # (b, h, w, 3) homogeneous
+    denom = points[..., 2:]
+    small = denom.abs() < eps
+    denom = torch.where(small, torch.where(denom < 0, -eps, eps), denom)
+    return points[..., :2] / denom
+
+
+# ---------------------------------------------------------------------------------------------
+# thin-plate spline
+
+
+def regular_control_points(
+    grid_shape: tuple[int, int] = (4, 4),
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Control points on a regular ``rows x cols`` grid spanning ``[-1, 1]^2``, in ``(x, y)``.
+
+    The default is the paper's 16 control points (4 x 4, section 4.1). Points are listed row by
+    row (``y`` outer, ``x`` inner).
+
+    Shape:
+        - output: ``(rows * cols, 2)``
+
+    Example:
+        >>> regular_control_points((2, 2))
+        tensor([[-1., -1.],
+                [ 1., -1.],
+                [-1.,  1.],
+                [ 1.,  1.]])
+    """
+    if (
+        not isinstance(grid_shape, Sequence)
+        or len(grid_shape) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in grid_shape)
+    ):
+        raise ValueError(f"grid_shape must be two ints >= 2 (rows, cols), got {grid_shape!r}")
+    rows, cols = grid_shape
+    ys = torch.linspace(-1.0, 1.0, rows, device=device, dtype=dtype)
+    xs = torch.linspace(-1.0, 1.0, cols, device=device, dtype=dtype)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((grid_x, grid_y), dim=-1).reshape(-1, 2)
+
+
+def _tps_kernel(squared_distance: Tensor) -> Tensor:
+    # U(r) = r^2 log r^2 (Bookstein 1989), continuous with U(0) = 0; the safe log keeps the
+    # gradient finite (and zero) at r = 0.
+    positive = squared_distance > 0
+    safe = torch.where(positive, squared_distance, torch.ones_like(squared_distance))
+    return torch.where(positive, squared_distance * torch.log(safe), torch.zeros_like(safe))
+
+
+def _check_control_points(control_points: object) -> Tensor:
+    points = check_tensor(control_points, "control_points", ndim=2, layout="(K, 2)")
+    if points.shape[1] != 2 or points.shape[0] < 3:
+        raise ValueError(
+            f"control_points must have shape (K, 2) with K >= 3, got {tuple(points.shape)}"
+        )
+    return points
+
+
+def _wide_dtype(device: torch.device) -> torch.dtype:
+    # the spline is assembled in float64 (float32 where the backend has no float64)
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _tps_solve_matrix(control_points: Tensor) -> Tensor:
+    """The first ``K`` columns of ``L^{-1}``, ``(K + 3, K)``: coefficients = this @ targets.
+
+    ``L = [[K, P], [P^T, 0]]`` with ``K_ij = U(|p_i - p_j|)`` and ``P = [1, p]``; solved and
+    returned in float64 (the system is small and its conditioning grows with ``K``).
+    """
+    p = control_points.to(_wide_dtype(control_points.device))
+    num = p.shape[0]
+    kernel = _tps_kernel((p.unsqueeze(1) - p.unsqueeze(0)).square().sum(-1))  # (k, k)
+    poly = torch.cat((torch.ones(num, 1, dtype=p.dtype, device=p.device), p), dim=1)  # (k, 3)
+    top = torch.cat((kernel, poly), dim=1)
+    bottom = torch.cat((poly.T, torch.zeros(3, 3, dtype=p.dtype, device=p.device)), dim=1)
+    system = torch.cat((top, bottom), dim=0)  # (k + 3, k + 3)
+    rhs = torch.eye(num + 3, num, dtype=p.dtype, device=p.device)
+    try:
+        solve = torch.linalg.solve(system, rhs)
+    except RuntimeError as error:  # singular: collinear or repeated control points
+        raise ValueError(
+            "control_points define a singular thin-plate-spline system; they must be distinct "
+            "and not all on one line"
+        ) from error
+    return solve
+
+
+def _tps_theta(theta: object, num_points: int) -> Tensor:
+    layout = f"(B, {num_points}, 2) or (B, {2 * num_points})"
+    theta = _check_theta(theta, [(num_points, 2), (2 * num_points,)], layout)
+    return theta.reshape(theta.shape[0], num_points, 2)
+
+
+def _tps_basis(points: Tensor, control_points: Tensor) -> Tensor:
+    """``[U(|x - p_1|), ..., U(|x - p_K|), 1, x, y]`` for every point; ``(..., K + 3)``."""
+    diff = points.unsqueeze(-2) - control_points  # (..., k, 2)
+    kernel = _tps_kernel(diff.square().sum(-1))  # (..., k)
+    ones = torch.ones_like(points[..., :1])
+    return torch.cat((kernel, ones, points), dim=-1)
+
+
+def tps_coefficients(theta: Tensor, control_points: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Thin-plate-spline coefficients interpolating ``control_points[k] -> theta[:, k]``.
+
+    Solves Bookstein's system (F. L. Bookstein, "Principal warps: thin-plate splines and the
+    decomposition of deformations", TPAMI 1989) with the kernel centred at the control points:
+
+    .. math::
+
+        T(x) = a_0 + a_x x + a_y y + \\sum_k w_k\\, U(\\lVert x - p_k \\rVert), \\quad
+        U(r) = r^2 \\log r^2, \\quad T(p_k) = \\theta_k, \\quad
+        \\sum_k w_k = 0, \\; \\sum_k w_k p_k = 0.
+
+    Convention:
+        ``control_points`` ``p_k`` live in the **output** frame and ``theta_k`` in the **input**
+        frame, both normalised. ``kernel_weights`` use ``U(r) = r^2 log r^2``; libraries with
+        ``U(r) = r^2 log r`` (kornia) need ``2 * kernel_weights``. ``affine_weights`` rows are
+        ``(a_0, a_x, a_y)``, columns the ``x`` and ``y`` components.
+
+    Args:
+        theta: the points ``theta_k`` of the input that the control points map to.
+        control_points: ``p_k``; :func:`regular_control_points` (4 x 4) when ``None``.
+
+    Shape:
+        - theta: ``(B, K, 2)`` or ``(B, 2K)`` (``x0, y0, x1, y1, ...``)
+        - control_points: ``(K, 2)``
+        - output: ``kernel_weights`` ``(B, K, 2)``, ``affine_weights`` ``(B, 3, 2)``
+
+    Example:
+        >>> import torch
+        >>> points = regular_control_points((3, 3))
+        >>> w, a = tps_coefficients(points.unsqueeze(0), points)
+        >>> bool(w.abs().max() < 1e-6), torch.allclose(a[0], torch.eye(3)[:, 1:], atol=1e-6)
+        (True, True)
+    """
+    theta = check_tensor(theta, "theta", ndim=(2, 3), layout="(B, K, 2) or (B, 2K)")
+    if control_points is None:
+        control_points = regular_control_points(device=theta.device, dtype=theta.dtype)
+    control_points = _check_control_points(control_points)
+    num = control_points.shape[0]
+    targets = _tps_theta(theta, num)
+    solve = _tps_solve_matrix(control_points)  # (k + 3, k)
+    coefficients = torch.einsum("ck,bkj->bcj", solve, targets.to(solve.dtype)).to(targets.dtype)
+    return coefficients[:, :num], coefficients[:, num:]
+
+
+def tps_transform_points(
+    points: Tensor, theta: Tensor, control_points: Tensor | None = None
+) -> Tensor:
+    """Map points of the output frame through the thin-plate spline of :func:`tps_coefficients`.
+
+    ``tps_transform_points(control_points, theta, control_points) == theta`` up to rounding.
+
+    Shape:
+        - points: ``(B, N, 2)`` or ``(N, 2)`` (shared by the batch)
+        - theta: ``(B, K, 2)`` or ``(B, 2K)``
+        - output: ``(B, N, 2)``
+
+    Example:
+        >>> import torch
+        >>> p = regular_control_points()
+        >>> theta = (p + 0.1 * torch.randn(16, 2)).unsqueeze(0)
+        >>> torch.allclose(tps_transform_points(p, theta, p), theta, atol=1e-5)
+        True
+    """
+    points = _check_points(points, "points")
+    if points.dim() not in (2, 3):
+        raise ValueError(f"points must have shape (B, N, 2) or (N, 2), got {tuple(points.shape)}")
+    if control_points is None:
+        control_points = regular_control_points(device=points.device, dtype=points.dtype)
+    control_points = _check_control_points(control_points)
+    targets = _tps_theta(theta, control_points.shape[0])
+    return _tps_apply(points, targets, control_points, _tps_solve_matrix(control_points))
+
+
+def _tps_apply(points: Tensor, targets: Tensor, control_points: Tensor, solve: Tensor) -> Tensor:
+    # T(x) = basis(x) @ L^{-1}[:, :K] @ theta: linear in theta. The (..., n, k) mapping does
+    # not depend on theta; it is assembled in the solve's wide dtype, where the cancellations
+    # between the kernel and the affine terms are harmless, then cast to theta's dtype.
+    basis = _tps_basis(points.to(solve.dtype), control_points.to(solve.dtype))
+    mapping = (basis @ solve).to(targets.dtype)  # (..., n, k)
+    if mapping.dim() == 2:
+        return torch.einsum("nk,bkj->bnj", mapping, targets)
+    if mapping.shape[0] != targets.shape[0]:
+        raise ValueError(
+            f"points has batch size {mapping.shape[0]} but theta has batch size {targets.shape[0]}"
+        )
+    return torch.einsum("bnk,bkj->bnj", mapping, targets)
+
+
+def tps_grid(
+    theta: Tensor,
+    size: Size,
+    align_corners: bool = False,
+    *,
+    control_points: Tensor | None = None,
+) -> Tensor:
+    """Sampling grid of a thin-plate-spline transformation with ``K`` control points.
+
+    The spline of :func:`tps_coefficients` evaluated at every output pixel: control point
+    ``p_k`` of the output samples the input at ``theta_k``. The paper's "TPS" uses 16 control
+    points (section 4.1), the default 4 x 4 :func:`regular_control_points` on ``[-1, 1]^2``.
+    ``theta = control_points`` is the identity.
+
+    Args:
+        theta: input-frame positions ``theta_k`` of the control points (normalised).
+        size: output size ``(B, C, H, W)`` or ``(H, W)``.
+        align_corners: see the module's Convention block (it places the pixel centres; the
+            control points stay where they are in the normalised frame).
+        control_points: ``(K, 2)`` output-frame control points, 4 x 4 regular grid when ``None``.
+
+    Shape:
+        - theta: ``(B, K, 2)`` or ``(B, 2K)``
+        - output: ``(B, H, W, 2)``
+
+    Example:
+        >>> import torch
+        >>> theta = regular_control_points().reshape(1, 32)
+        >>> grid = tps_grid(theta, (1, 1, 5, 6))
+        >>> torch.allclose(grid[0], normalized_meshgrid((5, 6)), atol=1e-5)
+        True
+    """
+    theta = check_tensor(theta, "theta", ndim=(2, 3), layout="(B, K, 2) or (B, 2K)")
+    if control_points is None:
+        control_points = regular_control_points(device=theta.device, dtype=theta.dtype)
+    control_points = _check_control_points(control_points)
+    targets = _tps_theta(theta, control_points.shape[0])
+    height, width = _check_size(size, batch=targets.shape[0])
+    align_corners = _check_bool(align_corners, "align_corners")
+    solve = _tps_solve_matrix(control_points)
+    return _tps_grid(targets, (height, width), align_corners, control_points, solve)
+
+
+def _tps_grid(
+    targets: Tensor,
+    size: tuple[int, int],
+    align_corners: bool,
+    control_points: Tensor,
+    solve: Tensor,
+) -> Tensor:
+    mesh = normalized_meshgrid(
+        size, align_corners=align_corners, device=targets.device, dtype=solve.dtype
+    )
+    points = mesh.reshape(-1, 2)  # (h * w, 2)
+    grid = _tps_apply(points, targets, control_points, solve)  # (b, h * w, 2)
+    return grid.reshape(targets.shape[0], size[0], size[1], 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# modules
+
+
+class GridGenerator(nn.Module):
+    """Base class of grid generators: ``forward(theta, size, *, align_corners) -> (B, H, W, 2)``.
+
+    Subclasses set :attr:`num_params` (the length of the flat parameter vector a localisation
+    network regresses) and implement :meth:`identity` (the parameters of the identity
+    transformation, used to initialise the regression layer) and :meth:`forward`.
+    """
+
+    num_params: int
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        """The flat ``(num_params,)`` parameters of the identity transformation."""
+        raise NotImplementedError
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        raise NotImplementedError
+
+
+class AffineGrid(GridGenerator):
+    """Affine grid generator (6 parameters, eq. (1)); see :func:`affine_grid`.
+
+    Example:
+        >>> import torch
+        >>> gen = AffineGrid()
+        >>> gen(gen.identity().unsqueeze(0), (2, 3)).shape
+        torch.Size([1, 2, 3, 2])
+    """
+
+    num_params = 6
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], device=device, dtype=dtype)
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        return affine_grid(theta, size, align_corners)
+
+
+class TranslationGrid(GridGenerator):
+    """Translation-only grid generator (2 parameters ``(t_x, t_y)``); see :func:`translation_grid`.
+
+    Example:
+        >>> import torch
+        >>> TranslationGrid()(torch.zeros(1, 2), (2, 3)).shape
+        torch.Size([1, 2, 3, 2])
+    """
+
+    num_params = 2
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return torch.zeros(2, device=device, dtype=dtype)
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        return translation_grid(theta, size, align_corners)
+
+
+class AttentionGrid(GridGenerator):
+    """The paper's attention grid generator (3 parameters ``(s, t_x, t_y)``, section 3.2).
+
+    See :func:`attention_matrix`.
+
+    Example:
+        >>> AttentionGrid().identity()
+        tensor([1., 0., 0.])
+    """
+
+    num_params = 3
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return torch.tensor([1.0, 0.0, 0.0], device=device, dtype=dtype)
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        return attention_grid(theta, size, align_corners)
+
+
+class SimilarityGrid(GridGenerator):
+    """Rotation-scale-translation grid generator (4 parameters ``(s, angle, t_x, t_y)``).
+
+    See :func:`similarity_matrix`.
+
+    Example:
+        >>> SimilarityGrid().identity()
+        tensor([1., 0., 0., 0.])
+    """
+
+    num_params = 4
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return torch.tensor([1.0, 0.0, 0.0, 0.0], device=device, dtype=dtype)
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        return similarity_grid(theta, size, align_corners)
+
+
+class ProjectiveGrid(GridGenerator):
+    """Projective grid generator (8 parameters, ``h9 = 1``); see :func:`projective_grid`.
+
+    Example:
+        >>> ProjectiveGrid().identity()
+        tensor([1., 0., 0., 0., 1., 0., 0., 0.])
+    """
+
+    num_params = 8
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], device=device, dtype=dtype)
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        return projective_grid(theta, size, align_corners)
+
+
+class ThinPlateSplineGrid(GridGenerator):
+    """Thin-plate-spline grid generator with ``K`` fixed control points; see :func:`tps_grid`.
+
+    ``theta`` holds the ``2K`` input-frame coordinates ``(x0, y0, x1, y1, ...)`` of the control
+    points, so the identity is the control points themselves. The inverse of the spline system
+    depends only on the control points and is computed once (in float64) and cached.
+
+    Args:
+        grid_shape: ``(rows, cols)`` of the regular control grid on ``[-1, 1]^2``; ``(4, 4)``
+            gives the paper's 16 points (section 4.1).
+        control_points: explicit ``(K, 2)`` output-frame control points (overrides
+            ``grid_shape``).
+        device: device of the buffers.
+        dtype: dtype of the buffers.
+
+    Attributes:
+        control_points: ``(K, 2)`` buffer.
+        num_params: ``2K``.
+
+    Example:
+        >>> import torch
+        >>> tps = ThinPlateSplineGrid()
+        >>> tps.num_params
+        32
+        >>> grid = tps(tps.identity().unsqueeze(0), (7, 7))
+        >>> torch.allclose(grid[0], normalized_meshgrid((7, 7)), atol=1e-5)
+        True
+    """
+
+    control_points: Tensor
+
+    def __init__(
+        self,
+        grid_shape: tuple[int, int] = (4, 4),
+        *,
+        control_points: Tensor | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if control_points is None:
+            points = regular_control_points(grid_shape, device=device, dtype=dtype)
+        else:
+            points = _check_control_points(control_points).detach().to(device=device, dtype=dtype)
+        _tps_solve_matrix(points)  # fail now on a singular configuration
+        self.register_buffer("control_points", points.clone())
+        self.num_params = 2 * points.shape[0]
+        self._solve_cache: tuple[tuple[object, ...], Tensor] | None = None
+
+    def solve_matrix(self) -> Tensor:
+        """The first ``K`` columns of the inverse spline system ``L^{-1}``, ``(K + 3, K)``.
+
+        Computed and returned in float64 from the current control points, and cached until
+        they change (new dtype, device, storage, or an in-place update such as
+        ``load_state_dict``).
+        """
+        points = self.control_points
+        key = (points.data_ptr(), points._version, points.dtype, points.device)
+        if self._solve_cache is None or self._solve_cache[0] != key:
+            with torch.no_grad():
+                self._solve_cache = (key, _tps_solve_matrix(points))
+        return self._solve_cache[1]
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return self.control_points.reshape(-1).to(device=device, dtype=dtype).clone()
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        targets = _tps_theta(theta, self.control_points.shape[0])
+        height, width = _check_size(size, batch=targets.shape[0])
+        align_corners = _check_bool(align_corners, "align_corners")
+        return _tps_grid(
+            targets, (height, width), align_corners, self.control_points, self.solve_matrix()
+        )
+
+    def extra_repr(self) -> str:
+        return f"num_control_points={self.control_points.shape[0]}"
+
+
+TPSGrid = ThinPlateSplineGrid
+"""Alias of :class:`ThinPlateSplineGrid`."""
+
+
+GRID_GENERATORS: dict[str, type[GridGenerator]] = {
+    "affine": AffineGrid,
+    "translation": TranslationGrid,
+    "attention": AttentionGrid,
+    "similarity": SimilarityGrid,
+    "projective": ProjectiveGrid,
+    "tps": ThinPlateSplineGrid,
+}
+"""Grid generator classes by name: the ``grid=`` values of :class:`SpatialTransformer`."""
+
+
+def make_grid_generator(
+    grid: str | GridGenerator,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> GridGenerator:
+    """Return ``grid`` if it is a :class:`GridGenerator`, else build the one named ``grid``.
+
+    Example:
+        >>> make_grid_generator("tps").num_params
+        32
+        >>> make_grid_generator("elastic")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: grid must be a GridGenerator or one of ('affine', ..., 'tps'), got 'elastic'
+    """
+    if isinstance(grid, GridGenerator):
+        return grid
+    if not isinstance(grid, str) or grid not in GRID_GENERATORS:
+        raise ValueError(
+            f"grid must be a GridGenerator or one of {tuple(GRID_GENERATORS)}, got {grid!r}"
+        )
+    cls = GRID_GENERATORS[grid]
+    if cls is ThinPlateSplineGrid:
+        return ThinPlateSplineGrid(device=device, dtype=dtype)
+    return cls()
+
