@@ -131,7 +131,8 @@ def run_demo(
                 row_labels=[f"q={int(q)} (pair {int(t)})" for q, t in zip(query[:6], target[:6],
                                                                           strict=True)],
                 col_labels=[f"pair {j}" for j in range(rows.shape[1])],
-                title="Additive attention on key-value retrieval",
+                title="Additive attention on key-value retrieval (grey: padding)",
+                mask=mask[:6],
             )
             path = save_figure(ax, Path(out_dir) / "attention.png")
             print(f"heat map written to {path}")

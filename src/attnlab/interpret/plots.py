@@ -82,21 +82,34 @@ def plot_attention(
     row_labels: Sequence[str] | None = None,
     col_labels: Sequence[str] | None = None,
     title: str | None = None,
+    mask: Tensor | None = None,
     ax: Axes | None = None,
     cmap: str = "viridis",
 ) -> Axes:
     """Heat map of one ``(Lq, Lk)`` attention map, queries down, keys across, with a colour bar.
+
+    Args:
+        weights: ``(Lq, Lk)``.
+        mask: optional boolean ``(Lq, Lk)`` or ``(Lk,)`` (``True`` = may attend); masked cells are
+            drawn in light grey so padding is not mistaken for zero attention.
 
     Returns:
         The matplotlib ``Axes`` drawn on.
     """
     w = _as_matrix(weights)
     plt = _pyplot()
+    import numpy as np
+
+    data = w.numpy()
+    if mask is not None:
+        keep = torch.as_tensor(mask).detach().cpu().bool().expand(w.shape).numpy()
+        data = np.ma.masked_where(~keep, data)
+    colormap = plt.get_cmap(cmap).with_extremes(bad="#d9d9d9")
     if ax is None:
         height = max(2.5, 0.28 * w.shape[0] + 1.2)
         width = max(3.0, 0.28 * w.shape[1] + 1.8)
         _, ax = plt.subplots(figsize=(width, height))
-    image = ax.imshow(w.numpy(), cmap=cmap, vmin=0.0, aspect="auto", interpolation="nearest")
+    image = ax.imshow(data, cmap=colormap, vmin=0.0, aspect="auto", interpolation="nearest")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     if col_labels is not None:
         ax.set_xticks(range(len(col_labels)), labels=list(col_labels), rotation=90)
