@@ -17,6 +17,7 @@ __all__ = [
     "check_mask",
     "check_positive",
     "check_probability",
+    "check_query_key_value",
     "check_tensor",
 ]
 
@@ -194,3 +195,58 @@ def check_attn_bias(
     if num_heads is not None:
         out = out.unsqueeze(1)
     return out if dtype is None else out.to(dtype)
+
+
+def check_query_key_value(
+    query: Tensor,
+    key: Tensor | None = None,
+    value: Tensor | None = None,
+    *,
+    query_dim: int | None = None,
+    key_dim: int | None = None,
+    value_dim: int | None = None,
+    dim_names: tuple[str, str, str] = ("query_dim", "key_dim", "value_dim"),
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Validate sequence inputs ``(B, L, D)`` of an attention step and apply the defaults.
+
+    ``key`` defaults to ``query`` (self-attention) and ``value`` to ``key``; a ``value`` without a
+    ``key`` is an error. Ranks, feature sizes (when given), batch sizes and the key/value length
+    are checked, each error naming the argument.
+
+    Returns:
+        ``(query, key, value)``.
+
+    Example:
+        >>> import torch
+        >>> q, k, v = check_query_key_value(torch.zeros(2, 3, 4))
+        >>> k is q and v is q
+        True
+    """
+    check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
+    if key is None:
+        if value is not None:
+            raise ValueError("value was given without key; pass key as well (or neither)")
+        key = query
+    else:
+        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)")
+    if value is None:
+        value = key
+    else:
+        check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)")
+    for tensor, name, size, what in zip(
+        (query, key, value), ("query", "key", "value"), (query_dim, key_dim, value_dim), dim_names,
+        strict=True,
+    ):
+        if size is not None:
+            check_dim(tensor, -1, size, name, what)
+    batch = query.shape[0]
+    if key.shape[0] != batch or value.shape[0] != batch:
+        raise ValueError(
+            "query, key and value must have the same batch size B, got "
+            f"{batch}, {key.shape[0]} and {value.shape[0]}"
+        )
+    if value.shape[1] != key.shape[1]:
+        raise ValueError(
+            f"key and value must have the same length Lk, got {key.shape[1]} and {value.shape[1]}"
+        )
+    return query, key, value

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.attend import attend
-from attnlab.core.checks import check_dim, check_probability, check_tensor
+from attnlab.core.checks import check_probability, check_query_key_value
 from attnlab.core.distributions import Distribution, resolve_distribution
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
@@ -198,18 +198,14 @@ class Attention(nn.Module):
         self, query: Tensor, key: Tensor | None, value: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Apply the defaults (``key = query``, ``value = key``) and check ranks and sizes."""
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
-        check_dim(query, -1, self.query_dim, "query", "query_dim")
-        if key is None:
-            if value is not None:
-                raise ValueError("value was given without key; pass key as well")
-            key = query
-        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)")
-        check_dim(key, -1, self.key_dim, "key", "key_dim")
-        value = key if value is None else value
-        check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)")
-        check_dim(value, -1, self.value_dim, "value", "value_dim")
-        return query, key, value
+        return check_query_key_value(
+            query,
+            key,
+            value,
+            query_dim=self.query_dim,
+            key_dim=self.key_dim,
+            value_dim=self.value_dim,
+        )
 
     def forward(
         self,

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_mask, check_positive, check_tensor
+from attnlab.core.checks import check_mask, check_positive, check_query_key_value, check_tensor
 from attnlab.core.distributions import argmax_categorical, gumbel_softmax, sample_categorical
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
@@ -232,21 +232,8 @@ class HardAttention(nn.Module):
                 never chosen.
             generator: a ``torch.Generator`` for reproducible samples (training only).
         """
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
-        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)")
-        if value is None:
-            value = key
-        check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)")
+        query, key, value = check_query_key_value(query, key, value)
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
-        if key.shape[0] != batch or value.shape[0] != batch:
-            raise ValueError(
-                "query, key and value must have the same batch size, got "
-                f"{batch}, {key.shape[0]} and {value.shape[0]}"
-            )
-        if value.shape[1] != k_len:
-            raise ValueError(
-                f"key and value must have the same length Lk, got {k_len} and {value.shape[1]}"
-            )
         if k_len == 0:
             raise ValueError("key must have at least one position (Lk >= 1)")
         if mask is not None:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.attend import attend
-from attnlab.core.checks import check_dim, check_mask, check_tensor
+from attnlab.core.checks import check_mask, check_query_key_value
 from attnlab.core.distributions import LinearNormalization
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
@@ -202,27 +202,15 @@ class KernelAttention(nn.Module):
     ) -> AttentionOutput:
         """Attend from ``query`` over ``key``/``value`` (``key = query``, ``value = key`` by
         default); ``mask`` is boolean, ``True`` = may attend, ``(B, Lk)`` or ``(B, Lq, Lk)``."""
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, d)")
-        check_dim(query, -1, self.query_dim, "query", "query_dim")
-        if key is None:
-            if value is not None:
-                raise ValueError("value was given without key; pass key as well")
-            key = query
-        check_tensor(key, "key", ndim=3, layout="(B, Lk, d)")
-        check_dim(key, -1, self.key_dim, "key", "key_dim")
-        value = key if value is None else value
-        check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)")
-        check_dim(value, -1, self.value_dim, "value", "value_dim")
+        query, key, value = check_query_key_value(
+            query,
+            key,
+            value,
+            query_dim=self.query_dim,
+            key_dim=self.key_dim,
+            value_dim=self.value_dim,
+        )
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
-        if key.shape[0] != batch or value.shape[0] != batch:
-            raise ValueError(
-                "query, key and value must have the same batch size, got "
-                f"{batch}, {key.shape[0]} and {value.shape[0]}"
-            )
-        if value.shape[1] != k_len:
-            raise ValueError(
-                f"key and value must have the same length Lk, got {k_len} and {value.shape[1]}"
-            )
         checked = None
         if mask is not None:
             checked = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)  # (b|1, i|1, j)
