@@ -126,3 +126,44 @@ def test_cli_list_rejects_unknown_tag(capsys: pytest.CaptureFixture[str]) -> Non
         main(["list", "--sequences", "cross"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_need_weights_false_gives_same_context_and_no_weights(entry) -> None:
+    module, args, kwargs = entry.example(dtype=torch.float64)
+    if "need_weights" not in inspect.signature(module.forward).parameters:
+        pytest.skip(f"{entry.name} has no fused path")
+    module.eval()
+    with torch.no_grad():
+        full = module(*args, **kwargs)
+        fused = module(*args, **kwargs, need_weights=False)
+    assert full.weights is not None
+    assert fused.weights is None
+    torch.testing.assert_close(fused.context, full.context)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_fully_masked_example_stays_finite(entry) -> None:
+    """Mask out every key of the first example: no NaN anywhere, forward or backward."""
+    module, args, kwargs = entry.example(dtype=torch.float64)
+    names = [n for n in inspect.signature(module.forward).parameters
+             if n == "mask" or n.endswith("_mask")]
+    given = [n for n in names if kwargs.get(n) is not None]
+    if not given:
+        pytest.skip(f"{entry.name} takes no mask")
+    for name in given:
+        mask = kwargs[name].clone()
+        mask[0] = False
+        kwargs[name] = mask
+    module.train()
+    out = module(*args, **kwargs)
+    tensors = [t for t in _tensors(tuple(out)) if t.is_floating_point()]
+    assert all(torch.isfinite(t).all() for t in tensors)
+    if out.weights is not None and isinstance(out.weights, Tensor):
+        assert torch.all(out.weights[0] == 0), "a query with no valid key must get zero weights"
+    loss = sum((t * torch.randn_like(t)).sum() for t in tensors if t.requires_grad)
+    if isinstance(loss, Tensor):
+        loss.backward()
+        for p in module.parameters():
+            if p.grad is not None:
+                assert torch.isfinite(p.grad).all()
