@@ -33,6 +33,12 @@ def device(request: pytest.FixtureRequest) -> torch.device:
     return torch.device(name)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests run in parallel workers (pytest -n 2); one intra-op thread per worker avoids
+    # oversubscribing the cores, which makes small ops wait on busy threads.
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
