@@ -18,6 +18,7 @@ __all__ = [
     "check_positive",
     "check_probability",
     "check_query_key_value",
+    "check_size",
     "check_tensor",
 ]
 
@@ -250,3 +251,19 @@ def check_query_key_value(
             f"key and value must have the same length Lk, got {key.shape[1]} and {value.shape[1]}"
         )
     return query, key, value
+
+
+def check_size(value: object, name: str, *, minimum: int = 1) -> int:
+    """Check that a size argument is an ``int`` (not a ``bool``) of at least ``minimum``.
+
+    Example:
+        >>> check_size(0, "num_heads")
+        Traceback (most recent call last):
+        ...
+        ValueError: num_heads must be an integer >= 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.utils.checkpoint import checkpoint
 
-from attnlab.core.checks import check_dim, check_tensor
+from attnlab.core.checks import check_dim, check_size, check_tensor
 
 __all__ = [
     "SCORE_NAMES",
@@ -127,14 +127,6 @@ class Score(nn.Module):
                 f"query (..., {query.shape[-1]}) and key (..., {key.shape[-1]})"
             )
 
-
-def _check_size(value: object, name: str) -> int:
-    """A positive integer constructor argument."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 def _factory(device: torch.device | str | None, dtype: torch.dtype | None) -> dict[str, Any]:
@@ -260,8 +252,8 @@ class GeneralScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else _check_size(key_dim, "key_dim")
+        self.query_dim = check_size(query_dim, "query_dim")
+        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
         self.weight = nn.Parameter(
             torch.empty(self.query_dim, self.key_dim, **_factory(device, dtype))
         )
@@ -629,7 +621,7 @@ def additive_scores(
     check_dim(v, -1, hidden, "v", "the hidden size of query_proj")
     if chunk_bytes is None:
         chunk_bytes = default_chunk_bytes(query_proj.device)
-    _check_size(chunk_bytes, "chunk_bytes")
+    check_size(chunk_bytes, "chunk_bytes")
     out: Tensor = _AdditiveScores.apply(query_proj, key_proj, v, chunk_bytes)
     return out
 
@@ -681,12 +673,12 @@ class AdditiveScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else _check_size(key_dim, "key_dim")
+        self.query_dim = check_size(query_dim, "query_dim")
+        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
         self.hidden_dim = (
-            self.query_dim if hidden_dim is None else _check_size(hidden_dim, "hidden_dim")
+            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
         )
-        self.chunk_bytes = None if chunk_bytes is None else _check_size(chunk_bytes, "chunk_bytes")
+        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
         fk = _factory(device, dtype)
         self.query_proj = nn.Linear(self.query_dim, self.hidden_dim, bias=False, **fk)
         self.key_proj = nn.Linear(self.key_dim, self.hidden_dim, bias=hidden_bias, **fk)
@@ -746,12 +738,12 @@ class ConcatScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else _check_size(key_dim, "key_dim")
+        self.query_dim = check_size(query_dim, "query_dim")
+        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
         self.hidden_dim = (
-            self.query_dim if hidden_dim is None else _check_size(hidden_dim, "hidden_dim")
+            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
         )
-        self.chunk_bytes = None if chunk_bytes is None else _check_size(chunk_bytes, "chunk_bytes")
+        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
         fk = _factory(device, dtype)
         concat = nn.Linear(self.query_dim + self.key_dim, self.hidden_dim, bias=hidden_bias, **fk)
         self.weight = concat.weight
@@ -825,13 +817,13 @@ class DeepScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else _check_size(key_dim, "key_dim")
+        self.query_dim = check_size(query_dim, "query_dim")
+        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
         self.hidden_dim = (
-            self.query_dim if hidden_dim is None else _check_size(hidden_dim, "hidden_dim")
+            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
         )
-        self.num_layers = _check_size(num_layers, "num_layers")
-        self.chunk_bytes = None if chunk_bytes is None else _check_size(chunk_bytes, "chunk_bytes")
+        self.num_layers = check_size(num_layers, "num_layers")
+        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
         if not callable(activation):
             raise TypeError(f"activation must be callable, got {type(activation).__name__}")
         self.activation = activation
@@ -931,8 +923,8 @@ class LocationScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _check_size(query_dim, "query_dim")
-        self.max_length = _check_size(max_length, "max_length")
+        self.query_dim = check_size(query_dim, "query_dim")
+        self.max_length = check_size(max_length, "max_length")
         positions = nn.Linear(
             self.query_dim, self.max_length, bias=False, **_factory(device, dtype)
         )
@@ -1023,10 +1015,10 @@ class KernelScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = self.key_dim = _check_size(dim, "dim")
+        self.query_dim = self.key_dim = check_size(dim, "dim")
         if num_features is None:
             num_features = max(dim, round(dim * math.log(dim)))
-        self.num_features = _check_size(num_features, "num_features")
+        self.num_features = check_size(num_features, "num_features")
         self.orthogonal = bool(orthogonal)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
@@ -1114,8 +1106,8 @@ def build_score(
           (key_proj): Linear(in_features=4, out_features=8, bias=False)
         )
     """
-    query_dim = _check_size(query_dim, "query_dim")
-    key_dim = query_dim if key_dim is None else _check_size(key_dim, "key_dim")
+    query_dim = check_size(query_dim, "query_dim")
+    key_dim = query_dim if key_dim is None else check_size(key_dim, "key_dim")
     fk = _factory(device, dtype)
     if name in ("dot", "scaled_dot", "cosine"):
         if key_dim != query_dim:

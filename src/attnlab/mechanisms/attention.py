@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.attend import attend
-from attnlab.core.checks import check_probability, check_query_key_value
+from attnlab.core.checks import check_probability, check_query_key_value, check_size
 from attnlab.core.distributions import Distribution, resolve_distribution
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
@@ -94,13 +94,6 @@ GRAVES = Paper(
 )
 
 
-def _size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
 
 class Attention(nn.Module):
     """Generic single-head attention: any score, any distribution.
@@ -155,9 +148,9 @@ class Attention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else _size(key_dim, "key_dim")
-        self.value_dim = self.key_dim if value_dim is None else _size(value_dim, "value_dim")
+        self.query_dim = check_size(query_dim, "query_dim")
+        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
+        self.value_dim = self.key_dim if value_dim is None else check_size(value_dim, "value_dim")
         check_probability(dropout, "dropout")
         self.dropout = float(dropout)
         if isinstance(score, str):

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.attend import attend
-from attnlab.core.checks import check_mask, check_query_key_value
+from attnlab.core.checks import check_mask, check_query_key_value, check_size
 from attnlab.core.distributions import LinearNormalization
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
@@ -49,13 +49,6 @@ def _example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
 
 _LINEAR = LinearNormalization()
 
-
-def _size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 @register_mechanism(
@@ -145,18 +138,18 @@ class KernelAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else _size(key_dim, "key_dim")
+        self.query_dim = check_size(query_dim, "query_dim")
+        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
         if self.key_dim != self.query_dim:
             raise ValueError(
                 f"kernel attention needs query_dim == key_dim, got {self.query_dim} and "
                 f"{self.key_dim}"
             )
-        self.value_dim = self.key_dim if value_dim is None else _size(value_dim, "value_dim")
+        self.value_dim = self.key_dim if value_dim is None else check_size(value_dim, "value_dim")
         self.feature_redraw_interval = (
             None
             if feature_redraw_interval is None
-            else _size(feature_redraw_interval, "feature_redraw_interval")
+            else check_size(feature_redraw_interval, "feature_redraw_interval")
         )
         self.score = KernelScore(
             self.query_dim,

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_dim, check_mask, check_tensor
+from attnlab.core.checks import check_dim, check_mask, check_size, check_tensor
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import Score, build_score
@@ -135,13 +135,6 @@ class LocalAttentionOutput(NamedTuple):
         """The dense ``(B, Lq, Lk)`` weights, see :func:`window_to_dense` (``O(Lq Lk)``)."""
         return window_to_dense(self.weights, self.positions, k_len)
 
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 def _check_qkv(
@@ -361,7 +354,7 @@ def sliding_window_attention(
         0.0
     """
     q, k, v = _check_qkv(query, key, value)
-    window = _check_size(window_size, "window_size")
+    window = check_size(window_size, "window_size")
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
     if not causal and window % 2 == 0:
@@ -492,10 +485,10 @@ class LocalAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = _check_size(query_dim, "query_dim")
+        self.query_dim = check_size(query_dim, "query_dim")
         if mode not in LOCAL_ATTENTION_MODES:
             raise ValueError(f"mode must be one of {LOCAL_ATTENTION_MODES}, got {mode!r}")
-        self.window_size = _check_size(window_size, "window_size")
+        self.window_size = check_size(window_size, "window_size")
         if self.window_size % 2 == 0:
             raise ValueError(f"window_size must be odd (2D + 1), got {window_size}")
         if gaussian is None:
@@ -518,7 +511,7 @@ class LocalAttention(nn.Module):
         self.position_proj: nn.Linear | None = None
         self.position_v: nn.Parameter | None = None
         if mode == "predictive":
-            hidden = self.query_dim if hidden_dim is None else _check_size(hidden_dim, "hidden_dim")
+            hidden = self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
             self.position_proj = nn.Linear(
                 self.query_dim, hidden, bias=False, device=device, dtype=dtype
             )
@@ -669,8 +662,8 @@ class SlidingWindowAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.dim = _check_size(dim, "dim")
-        self.window_size = _check_size(window_size, "window_size")
+        self.dim = check_size(dim, "dim")
+        self.window_size = check_size(window_size, "window_size")
         if not isinstance(causal, bool):
             raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
         if not causal and self.window_size % 2 == 0:

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_dim, check_mask, check_tensor
+from attnlab.core.checks import check_dim, check_mask, check_size, check_tensor
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -66,13 +66,6 @@ LIN_PAPER = Paper(
     url="https://arxiv.org/abs/1703.03130",
 )
 
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,9 +168,9 @@ class FeatureWiseAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.dim = _check_size(dim, "dim")
-        self.query_dim = None if query_dim is None else _check_size(query_dim, "query_dim")
-        self.hidden_dim = self.dim if hidden_dim is None else _check_size(hidden_dim, "hidden_dim")
+        self.dim = check_size(dim, "dim")
+        self.query_dim = None if query_dim is None else check_size(query_dim, "query_dim")
+        self.hidden_dim = self.dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
         if not callable(activation):
             raise TypeError(f"activation must be callable, got {type(activation).__name__}")
         self.activation = activation
@@ -372,9 +365,9 @@ class StructuredSelfAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.dim = _check_size(dim, "dim")
-        self.hidden_dim = _check_size(hidden_dim, "hidden_dim")
-        self.num_hops = _check_size(num_hops, "num_hops")
+        self.dim = check_size(dim, "dim")
+        self.hidden_dim = check_size(hidden_dim, "hidden_dim")
+        self.num_hops = check_size(num_hops, "num_hops")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.ws1 = nn.Linear(self.dim, self.hidden_dim, bias=False, **factory)
         self.ws2 = nn.Linear(self.hidden_dim, self.num_hops, bias=False, **factory)

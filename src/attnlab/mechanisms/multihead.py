@@ -17,8 +17,8 @@ from attnlab.core.checks import (
     check_attn_bias,
     check_dim,
     check_mask,
-    check_positive,
     check_probability,
+    check_size,
     check_tensor,
 )
 from attnlab.core.masks import lengths_to_mask
@@ -34,12 +34,6 @@ def _example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     mask = lengths_to_mask([5, 3], 5)  # the last two keys of the second sequence are padding
     return module, (x,), {"mask": mask}
 
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    check_positive(value, name)
-    return value
 
 
 @register_mechanism(
@@ -163,12 +157,12 @@ class MultiHeadAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_size(dim, "dim")
-        _check_size(num_heads, "num_heads")
+        check_size(dim, "dim")
+        check_size(num_heads, "num_heads")
         if dim % num_heads:
             raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}")
-        kdim = dim if kdim is None else _check_size(kdim, "kdim")
-        vdim = dim if vdim is None else _check_size(vdim, "vdim")
+        kdim = dim if kdim is None else check_size(kdim, "kdim")
+        vdim = dim if vdim is None else check_size(vdim, "vdim")
         check_probability(dropout, "dropout")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.dim = dim

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnlab.core.checks import check_dim, check_tensor
+from attnlab.core.checks import check_dim, check_size, check_tensor
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -64,13 +64,6 @@ class MetaEmbeddingOutput(NamedTuple):
     weights: Tensor
     projected: Tensor
 
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 def _dme_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
@@ -173,13 +166,13 @@ class MetaEmbedding(nn.Module):
         if len(embedding_dims) == 0:
             raise ValueError("embedding_dims must name at least one embedding set")
         self.embedding_dims = tuple(
-            _check_size(d, f"embedding_dims[{n}]") for n, d in enumerate(embedding_dims)
+            check_size(d, f"embedding_dims[{n}]") for n, d in enumerate(embedding_dims)
         )
-        self.dim = _check_size(dim, "dim")
+        self.dim = check_size(dim, "dim")
         if not isinstance(contextual, bool):
             raise TypeError(f"contextual must be a bool, got {type(contextual).__name__}")
         self.contextual = contextual
-        self.hidden_dim = _check_size(hidden_dim, "hidden_dim")
+        self.hidden_dim = check_size(hidden_dim, "hidden_dim")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.projections = nn.ModuleList(
             nn.Linear(d, self.dim, **factory) for d in self.embedding_dims

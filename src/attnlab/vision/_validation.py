@@ -8,23 +8,8 @@ from torch import Tensor
 
 from attnlab.core.checks import check_dim, check_tensor
 
-__all__ = ["check_choice", "check_feature_map", "check_positive_int"]
+__all__ = ["check_choice", "check_feature_map"]
 
-
-def check_positive_int(value: object, name: str, *, minimum: int = 1) -> int:
-    """Check that ``value`` is an ``int`` (not a ``bool``) of at least ``minimum``; return it.
-
-    Example:
-        >>> check_positive_int(0, "reduction")
-        Traceback (most recent call last):
-        ...
-        ValueError: reduction must be an integer >= 1, got 0
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
 
 
 def check_choice(value: object, name: str, choices: Sequence[str]) -> str:

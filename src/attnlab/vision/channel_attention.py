@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnlab.core.checks import check_size
 from attnlab.core.registry import Paper, register_mechanism
-from attnlab.vision._validation import check_choice, check_feature_map, check_positive_int
+from attnlab.vision._validation import check_choice, check_feature_map
 from attnlab.vision.squeeze_excitation import SqueezeExcitation
 
 __all__ = [
@@ -133,9 +134,9 @@ class CBAM(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(channels, "channels")
-        check_positive_int(reduction, "reduction")
-        check_positive_int(kernel_size, "kernel_size")
+        check_size(channels, "channels")
+        check_size(reduction, "reduction")
+        check_size(kernel_size, "kernel_size")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size}")
         hidden_dim = channels // reduction
@@ -194,7 +195,7 @@ def eca_kernel_size(channels: int, *, gamma: float = 2.0, beta: float = 1.0) -> 
         >>> [eca_kernel_size(c) for c in (64, 128, 256, 512, 1024, 2048)]
         [3, 5, 5, 5, 5, 7]
     """
-    check_positive_int(channels, "channels")
+    check_size(channels, "channels")
     if not gamma > 0:
         raise ValueError(f"gamma must be > 0, got {gamma}")
     t = int(abs((math.log2(channels) + beta) / gamma))
@@ -286,10 +287,10 @@ class ECA(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(channels, "channels")
+        check_size(channels, "channels")
         if kernel_size is None:
             kernel_size = eca_kernel_size(channels, gamma=gamma, beta=beta)
-        check_positive_int(kernel_size, "kernel_size")
+        check_size(kernel_size, "kernel_size")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size}")
         self.channels = channels
@@ -500,7 +501,7 @@ class GatherExcite(nn.Module):
     def __init__(self, *, extent: int | None = None) -> None:
         super().__init__()
         if extent is not None:
-            check_positive_int(extent, "extent")
+            check_size(extent, "extent")
         self.extent = extent
 
     def gather(self, x: Tensor) -> Tensor:

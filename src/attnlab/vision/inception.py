@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.vision._validation import check_choice, check_feature_map, check_positive_int
+from attnlab.core.checks import check_size
+from attnlab.vision._validation import check_choice, check_feature_map
 from attnlab.vision.resnet import ClassifierOutput
 from attnlab.vision.squeeze_excitation import BlockOutput, SqueezeExcitation
 
@@ -144,16 +145,16 @@ class InceptionModule(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(in_channels, "in_channels")
-        check_positive_int(ch1x1, "ch1x1", minimum=0)
+        check_size(in_channels, "in_channels")
+        check_size(ch1x1, "ch1x1", minimum=0)
         for value, name in (
             (ch3x3_reduce, "ch3x3_reduce"),
             (ch3x3, "ch3x3"),
             (double_reduce, "double_reduce"),
             (double3x3, "double3x3"),
         ):
-            check_positive_int(value, name)
-        check_positive_int(pool_proj, "pool_proj", minimum=0)
+            check_size(value, name)
+        check_size(pool_proj, "pool_proj", minimum=0)
         check_choice(pool, "pool", ("avg", "max"))
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
@@ -247,10 +248,10 @@ class BNInception(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(num_classes, "num_classes")
-        check_positive_int(in_channels, "in_channels")
+        check_size(num_classes, "num_classes")
+        check_size(in_channels, "in_channels")
         if reduction is not None:
-            check_positive_int(reduction, "reduction")
+            check_size(reduction, "reduction")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.stem = nn.Sequential(

@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.vision._validation import check_choice, check_feature_map, check_positive_int
+from attnlab.core.checks import check_size
+from attnlab.vision._validation import check_choice, check_feature_map
 from attnlab.vision.squeeze_excitation import (
     SE_POSITIONS,
     Bottleneck,
@@ -153,15 +154,15 @@ class ResNet(nn.Module):
         if len(layers) != 4:
             raise ValueError(f"layers must give 4 block counts (stages 2-5), got {layers}")
         for n in layers:
-            check_positive_int(n, "layers")
-        check_positive_int(num_classes, "num_classes")
-        check_positive_int(in_channels, "in_channels")
+            check_size(n, "layers")
+        check_size(num_classes, "num_classes")
+        check_size(in_channels, "in_channels")
         check_choice(position, "position", SE_POSITIONS)
         stages = tuple(stages)
         if not stages or any(s not in STAGES for s in stages) or len(set(stages)) != len(stages):
             raise ValueError(f"stages must be distinct values from {STAGES}, got {stages}")
         if reduction is not None:
-            check_positive_int(reduction, "reduction")
+            check_size(reduction, "reduction")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.layers = layers
@@ -442,17 +443,17 @@ class PreActResNet(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(depth, "depth")
+        check_size(depth, "depth")
         per_block = 9 if bottleneck else 6
         if depth < per_block + 2 or (depth - 2) % per_block:
             kind = "bottleneck" if bottleneck else "basic"
             raise ValueError(
                 f"depth must be {per_block} n + 2 (n >= 1) for {kind} blocks, got {depth}"
             )
-        check_positive_int(num_classes, "num_classes")
-        check_positive_int(in_channels, "in_channels")
+        check_size(num_classes, "num_classes")
+        check_size(in_channels, "in_channels")
         if reduction is not None:
-            check_positive_int(reduction, "reduction")
+            check_size(reduction, "reduction")
         n = (depth - 2) // per_block
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels

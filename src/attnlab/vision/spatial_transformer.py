@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_positive, check_tensor
+from attnlab.core.checks import check_positive, check_size, check_tensor
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.vision.grids import GridGenerator, make_grid_generator
 from attnlab.vision.sampler import PADDING_MODES, bilinear_sample
@@ -65,13 +65,6 @@ SPATIAL_TRANSFORMER_PAPER = Paper(
     url="https://arxiv.org/abs/1506.02025",
 )
 
-
-def _check_int(value: object, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return value
 
 
 def _check_hw(value: object, name: str) -> tuple[int, int]:
@@ -212,15 +205,15 @@ class ConvLocalisation(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_int(in_channels, "in_channels")
-        _check_int(num_params, "num_params")
-        _check_int(kernel_size, "kernel_size")
-        _check_int(hidden_dim, "hidden_dim")
-        _check_int(downsample, "downsample")
+        check_size(in_channels, "in_channels")
+        check_size(num_params, "num_params")
+        check_size(kernel_size, "kernel_size")
+        check_size(hidden_dim, "hidden_dim")
+        check_size(downsample, "downsample")
         height, width = _check_hw(input_size, "input_size")
         channels = tuple(channels)
         for c in channels:
-            _check_int(c, "channels")
+            check_size(c, "channels")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.input_size = (height, width)
@@ -307,11 +300,11 @@ class MLPLocalisation(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_int(in_features, "in_features")
-        _check_int(num_params, "num_params")
+        check_size(in_features, "in_features")
+        check_size(num_params, "num_params")
         hidden_dims = tuple(hidden_dims)
         for d in hidden_dims:
-            _check_int(d, "hidden_dims")
+            check_size(d, "hidden_dims")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_features = in_features
         self.num_params = num_params

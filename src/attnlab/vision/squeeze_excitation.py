@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnlab.core.checks import check_size
 from attnlab.core.registry import Paper, register_mechanism
-from attnlab.vision._validation import check_choice, check_feature_map, check_positive_int
+from attnlab.vision._validation import check_choice, check_feature_map
 
 __all__ = [
     "GATES",
@@ -158,8 +159,8 @@ class SqueezeExcitation(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(channels, "channels")
-        check_positive_int(reduction, "reduction")
+        check_size(channels, "channels")
+        check_size(reduction, "reduction")
         hidden_dim = channels // reduction
         if hidden_dim == 0:
             raise ValueError(
@@ -318,13 +319,13 @@ class Bottleneck(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(in_channels, "in_channels")
-        check_positive_int(planes, "planes")
-        check_positive_int(stride, "stride")
-        check_positive_int(groups, "groups")
-        check_positive_int(width_per_group, "width_per_group")
+        check_size(in_channels, "in_channels")
+        check_size(planes, "planes")
+        check_size(stride, "stride")
+        check_size(groups, "groups")
+        check_size(width_per_group, "width_per_group")
         if reduction is not None:
-            check_positive_int(reduction, "reduction")
+            check_size(reduction, "reduction")
         self.position = check_choice(position, "position", SE_POSITIONS)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         width = int(planes * (width_per_group / 64.0)) * groups
@@ -442,9 +443,9 @@ class PreActBasicBlock(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(in_channels, "in_channels")
-        check_positive_int(out_channels, "out_channels")
-        check_positive_int(stride, "stride")
+        check_size(in_channels, "in_channels")
+        check_size(out_channels, "out_channels")
+        check_size(stride, "stride")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -525,9 +526,9 @@ class PreActBottleneck(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_positive_int(in_channels, "in_channels")
-        check_positive_int(planes, "planes")
-        check_positive_int(stride, "stride")
+        check_size(in_channels, "in_channels")
+        check_size(planes, "planes")
+        check_size(stride, "stride")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         out_channels = planes * self.expansion
         self.in_channels = in_channels
