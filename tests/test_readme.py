@@ -1,4 +1,5 @@
-"""The README's examples run (in order, sharing one namespace), and its commands stay in sync."""
+"""The README's and the docs' examples run (in order, one namespace per page), and the README's
+commands stay in sync with CI."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+def _blocks(language: str, path: Path = README) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", path.read_text(), flags=re.S)
 
 
 def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,3 +34,13 @@ def test_readme_opens_with_the_two_commands() -> None:
     test_command = first[1].split("&& ")[-1]
     ci = (README.parent / ".ci" / "run").read_text()
     assert test_command in ci, "CI must run the README's test command"
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_docs_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    blocks = _blocks("python", page)
+    assert blocks, f"{page.name} has no python example"
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
