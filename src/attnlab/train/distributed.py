@@ -1,0 +1,190 @@
+"""Process-group set-up for ``torchrun``, and the collectives the training loop needs.
+
+A script that calls :func:`~attnlab.train.loop.fit` runs unchanged as one process or under
+``torchrun --nproc-per-node N``: torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR`` and ``MASTER_PORT``, and :func:`init_distributed` reads them, joins the group
+(gloo for CPU training, NCCL for CUDA) with a timeout, and reports who this process is.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "DistributedContext",
+    "all_reduce_sum",
+    "broadcast_flag",
+    "distributed_env",
+    "init_distributed",
+    "per_rank_batch_size",
+    "shutdown_distributed",
+]
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Who this process is in the (possibly one-process) job.
+
+    Attributes:
+        rank: global rank, 0 for the main process.
+        local_rank: rank on this machine (selects the GPU).
+        world_size: number of processes.
+        backend: ``"gloo"``, ``"nccl"`` or ``None`` for a single process.
+        initialized_here: whether :func:`init_distributed` created the process group (and
+            :func:`shutdown_distributed` must destroy it).
+    """
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    backend: str | None = None
+    initialized_here: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files and prints (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether more than one process takes part."""
+        return self.world_size > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from err
+    if value < 0:
+        raise ValueError(f"environment variable {name} must be >= 0, got {value}")
+    return value
+
+
+def distributed_env() -> tuple[int, int, int]:
+    """``(rank, local_rank, world_size)`` from an initialised group or the torchrun variables.
+
+    Without either, ``(0, 0, 1)``.
+
+    Example:
+        >>> rank, local_rank, world_size = distributed_env()
+        >>> 0 <= rank < world_size
+        True
+    """
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), _env_int("LOCAL_RANK", 0), dist.get_world_size()
+    world = _env_int("WORLD_SIZE", 1)
+    if world == 0:
+        raise ValueError("environment variable WORLD_SIZE must be >= 1, got 0")
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", rank)
+    if rank >= world:
+        raise ValueError(f"environment variable RANK={rank} must be < WORLD_SIZE={world}")
+    return rank, local_rank, world
+
+
+def per_rank_batch_size(global_batch_size: int, world_size: int) -> int:
+    """The batch each process takes so that together they take ``global_batch_size``.
+
+    Example:
+        >>> per_rank_batch_size(64, 4)
+        16
+        >>> per_rank_batch_size(10, 4)
+        Traceback (most recent call last):
+        ...
+        ValueError: batch_size (global) 10 is not divisible by the number of processes 4
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    if global_batch_size % world_size:
+        raise ValueError(
+            f"batch_size (global) {global_batch_size} is not divisible by the number of "
+            f"processes {world_size}"
+        )
+    return global_batch_size // world_size
+
+
+def init_distributed(*, device_type: str, timeout_s: float) -> DistributedContext:
+    """Join the process group described by the environment, if any.
+
+    A single process (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) gets a context with
+    ``world_size=1`` and no group. A group that the caller already initialised is used as is
+    (and left alone by :func:`shutdown_distributed`). Otherwise the group is created with the
+    ``env://`` method, backend ``"nccl"`` when ``device_type == "cuda"`` else ``"gloo"``, and
+    the given timeout for collectives.
+
+    Args:
+        device_type: ``"cpu"`` or ``"cuda"``: the device the model trains on.
+        timeout_s: collective timeout; a job whose peer died fails after it.
+
+    Example:
+        >>> context = init_distributed(device_type="cpu", timeout_s=60)  # one process here
+        >>> context.world_size, context.is_main
+        (1, True)
+    """
+    if not dist.is_available():
+        rank, local_rank, world = distributed_env()
+        if world > 1:
+            raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
+        return DistributedContext()
+    if dist.is_initialized():
+        rank, local_rank, world = distributed_env()
+        return DistributedContext(rank, local_rank, world, str(dist.get_backend()), False)
+    rank, local_rank, world = distributed_env()
+    if world == 1:
+        return DistributedContext(rank=0, local_rank=local_rank, world_size=1)
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        if not os.environ.get(name):
+            raise ValueError(
+                f"environment variable {name} must be set when WORLD_SIZE={world} "
+                "(launch with torchrun, which sets it)"
+            )
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(
+        backend=backend,
+        init_method="env://",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=timeout_s),
+    )
+    return DistributedContext(rank, local_rank, world, backend, True)
+
+
+def shutdown_distributed(context: DistributedContext) -> None:
+    """Destroy the process group if :func:`init_distributed` created it."""
+    if context.initialized_here and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _collective_device(context: DistributedContext, device: torch.device) -> torch.device:
+    return device if context.backend == "nccl" else torch.device("cpu")
+
+
+def all_reduce_sum(
+    values: list[float], context: DistributedContext, device: torch.device
+) -> list[float]:
+    """Sum ``values`` over all processes (float64); identity for a single process."""
+    if not context.distributed:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=_collective_device(context, device))
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return [float(v) for v in t.tolist()]
+
+
+def broadcast_flag(flag: bool, context: DistributedContext, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every process; identity for a single process."""
+    if not context.distributed:
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.int64, device=_collective_device(context, device))
+    dist.broadcast(t, src=0)
+    return bool(t.item())
