@@ -1,7 +1,9 @@
 """The ``attnlab`` command line.
 
 ``attnlab list`` prints the registered mechanisms with their survey tags; ``attnlab demo`` trains a
-tiny attention model on generated data and shows what its attention learned.
+tiny attention model on generated data and shows what its attention learned. ``attnlab
+experiments``, ``run``, ``reproduce`` and ``report`` list, run and report the reproduced claims
+(:mod:`attnlab.experiments`).
 """
 
 from __future__ import annotations
@@ -79,6 +81,57 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.accuracy >= args.min_accuracy else 1
 
 
+def _cmd_experiments(args: argparse.Namespace) -> int:
+    from attnlab.experiments.commands import cmd_experiments
+
+    return cmd_experiments(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from attnlab.experiments.commands import cmd_run
+
+    return cmd_run(args)
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from attnlab.experiments.commands import cmd_reproduce
+
+    return cmd_reproduce(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from attnlab.experiments.commands import cmd_report
+
+    return cmd_report(args)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, default_out: str) -> None:
+    """Options shared by ``run`` and ``reproduce``."""
+    parser.add_argument(
+        "--scale",
+        choices=("smoke", "quick", "full"),
+        default="quick",
+        help="smoke: seconds (pipeline check); quick: minutes (default); full: longest schedule",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="D",
+        help="dataset folder (default: $ATTNLAB_DATA, then the loaders' cache)",
+    )
+    parser.add_argument("--out", default=None, metavar="DIR", help=f"output folder ({default_out})")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu (default), cuda, cuda:N or auto"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with status 1 when a metric misses its paper target",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``attnlab`` command."""
     from attnlab import __version__
@@ -123,6 +176,68 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with status 1 when test accuracy is below this (default 0: never)",
     )
     p_demo.set_defaults(func=_cmd_demo)
+
+    p_exps = sub.add_parser(
+        "experiments",
+        help="list the reproduced claims with data availability and expected CPU time",
+        description="List every experiment: its claim, paper, whether its data is available, and "
+        "the expected CPU time of each scale.",
+    )
+    p_exps.add_argument("--data-dir", default=None, metavar="D",
+                        help="dataset folder (default: $ATTNLAB_DATA)")
+    p_exps.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_exps.set_defaults(func=_cmd_experiments)
+
+    p_run = sub.add_parser(
+        "run",
+        help="run one experiment into a run directory with an HTML report",
+        description="Run experiment NAME: writes the resolved config, environment, metrics, "
+        "learning curves, plots and report.html into the run directory and prints the measured "
+        "numbers next to the paper's. Exit status: 0 ok, 1 --check missed a target, 2 bad "
+        "usage or missing data, 3 the run failed.",
+    )
+    p_run.add_argument("name", metavar="NAME", help="experiment name (see: attnlab experiments)")
+    p_run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, dotted for nested ones (optim.lr=0.01); repeatable",
+    )
+    _add_run_options(p_run, default_out="default ./runs/NAME-TIMESTAMP")
+    p_run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (same experiment, scale and settings)",
+    )
+    p_run.set_defaults(func=_cmd_run)
+
+    p_repro = sub.add_parser(
+        "reproduce",
+        help="run every experiment whose data is available; one combined report",
+        description="Run all experiments at one scale; those whose data is missing are skipped "
+        "with the reason. Writes one folder per experiment, summary.json and report.html.",
+    )
+    _add_run_options(p_repro, default_out="default ./runs/reproduce-SCALE-TIMESTAMP")
+    p_repro.add_argument(
+        "--only", action="append", default=None, metavar="NAME",
+        help="run only this experiment (repeatable)",
+    )
+    p_repro.set_defaults(func=_cmd_reproduce)
+
+    p_report = sub.add_parser(
+        "report",
+        help="rebuild the HTML report of runs (several runs: one comparison page)",
+        description="Rebuild RUN_DIR/report.html for one run, or write one page comparing "
+        "several runs (a reproduce folder counts as its runs).",
+    )
+    p_report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders")
+    p_report.add_argument(
+        "--out", default=None, metavar="FILE",
+        help="HTML file (default RUN_DIR/report.html for one folder, else ./attnlab-report.html)",
+    )
+    p_report.add_argument("--title", default=None, help="page title")
+    p_report.set_defaults(func=_cmd_report)
     return parser
 
 
@@ -130,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``attnlab`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["attnlab", *(sys.argv[1:] if argv is None else argv)]
     if getattr(args, "steps", 1) is not None and getattr(args, "steps", 1) < 1:
         parser.error("--steps must be >= 1")
     return int(args.func(args))

@@ -1,0 +1,200 @@
+"""The ``attnlab experiments | run | reproduce | report`` commands (argument handling in
+:mod:`attnlab.cli`).
+
+Exit status: 0 success; 1 ``--check`` found a metric outside its tolerance; 2 bad usage (unknown
+experiment or setting, wrong value type, unusable output folder, missing data); 3 the experiment
+raised (recorded in its run directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from typing import Any
+
+from attnlab.experiments.overrides import ConfigError
+from attnlab.experiments.registry import SCALES, UnknownExperimentError, list_experiments
+from attnlab.experiments.runner import (
+    DataUnavailableError,
+    RunResult,
+    format_checks,
+    reproduce,
+    resolve_data_dir,
+    run_experiment,
+)
+from attnlab.report.files import ReportError
+
+__all__ = [
+    "EXIT_CHECK_FAILED",
+    "EXIT_RUN_FAILED",
+    "EXIT_USAGE",
+    "cmd_experiments",
+    "cmd_report",
+    "cmd_reproduce",
+    "cmd_run",
+    "format_seconds",
+]
+
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_RUN_FAILED = 3
+
+_USAGE_ERRORS = (ConfigError, UnknownExperimentError, ReportError, DataUnavailableError)
+
+
+def format_seconds(seconds: float) -> str:
+    """``~5 s``, ``~3 min``, ``~1.5 h``.
+
+    Example:
+        >>> format_seconds(4), format_seconds(150), format_seconds(5400)
+        ('~4 s', '~2 min', '~1.5 h')
+    """
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    if seconds < 5400:
+        return f"~{seconds / 60:.0f} min"
+    return f"~{seconds / 3600:.1f} h"
+
+
+def _error(command: str, error: BaseException) -> int:
+    print(f"attnlab {command}: error: {error}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    """``attnlab experiments``: every experiment with its claim, data status and CPU time."""
+    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        experiments = list_experiments()
+    except ImportError as error:
+        return _error("experiments", error)
+    rows: list[dict[str, Any]] = []
+    for exp in experiments:
+        missing = exp.data_missing(data_dir)
+        rows.append({
+            "name": exp.name,
+            "claim": exp.claim,
+            "paper": None if exp.paper is None else str(exp.paper),
+            "data": "available" if not missing else "missing",
+            "data_missing": missing,
+            "datasets": [d.name for d in exp.datasets],
+            "cpu_time_s": {s: exp.cpu_time[s] for s in SCALES},
+            "targets": [t.to_dict() for t in exp.targets],
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no experiment is registered")
+        return 0
+    for row in rows:
+        times = ", ".join(f"{s} {format_seconds(t)}" for s, t in row["cpu_time_s"].items())
+        data = (
+            "data: " + ("generated (none needed)" if not row["datasets"] else "available")
+            if row["data"] == "available"
+            else "data MISSING: " + "; ".join(row["data_missing"])
+        )
+        print(row["name"])
+        for line in textwrap.wrap(row["claim"], width=96):
+            print(f"    {line}")
+        if row["paper"]:
+            print(f"    paper: {row['paper']}")
+        print(f"    {data}")
+        print(f"    CPU time (2 cores): {times}")
+        print()
+    print(f"{len(rows)} experiment(s); run one with: attnlab run NAME --scale quick")
+    return 0
+
+
+def _print_result(result: RunResult, *, check: bool) -> int:
+    print()
+    print(f"{result.experiment}: {result.status} in {result.duration_s:.1f} s -> {result.run_dir}")
+    if result.error:
+        print(f"error: {result.error}")
+    if result.checks or result.metrics:
+        print(format_checks(result))
+    if result.report is not None:
+        print(f"report: {result.report}")
+    if result.status != "finished":
+        return EXIT_RUN_FAILED
+    if check and result.missed:
+        names = ", ".join(c.target.metric for c in result.missed)
+        print(f"check failed: {names} outside tolerance", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``attnlab run NAME``: one run into its directory; ``--check`` compares with the paper."""
+    try:
+        result = run_experiment(
+            args.name,
+            scale=args.scale,
+            overrides=args.set or [],
+            seed=args.seed,
+            data_dir=args.data_dir,
+            out=args.out,
+            device=args.device,
+            progress=not args.quiet,
+            quiet=args.quiet,
+            argv=getattr(args, "argv", None),
+            resume=args.resume,
+        )
+    except _USAGE_ERRORS as error:
+        return _error("run", error)
+    return _print_result(result, check=args.check)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """``attnlab reproduce``: every runnable experiment, one combined report."""
+    try:
+        outcome = reproduce(
+            scale=args.scale,
+            out=args.out,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            device=args.device,
+            progress=not args.quiet,
+            quiet=args.quiet,
+            only=args.only,
+            argv=getattr(args, "argv", None),
+        )
+    except _USAGE_ERRORS as error:
+        return _error("reproduce", error)
+    print()
+    print(f"reproduce ({args.scale} scale) in {outcome.duration_s:.1f} s -> {outcome.out_dir}")
+    code = 0
+    for result in outcome.runs:
+        counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "fail")}
+        print(f"  {result.experiment}: {result.status} in {result.duration_s:.1f} s, "
+              f"{counts['pass']} target(s) passed, {counts['fail']} missed")
+        if result.status != "finished":
+            code = EXIT_RUN_FAILED
+        elif args.check and result.missed and code == 0:
+            code = EXIT_CHECK_FAILED
+    for name, reason in outcome.skipped:
+        print(f"  {name}: skipped ({reason})")
+    for name, reason in outcome.errors:
+        print(f"  {name}: not run ({reason})")
+        code = code or EXIT_RUN_FAILED
+    for result in outcome.runs:
+        print()
+        print(f"[{result.experiment}]")
+        print(format_checks(result))
+    if outcome.report is not None:
+        print(f"\nreport: {outcome.report}")
+    return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``attnlab report RUN_DIR...``: rebuild one run's report, or one page for several."""
+    from attnlab.report.html import write_report
+
+    try:
+        path = write_report(args.run_dirs, args.out, title=args.title)
+    except ReportError as error:
+        return _error("report", error)
+    print(f"report: {path}")
+    return 0

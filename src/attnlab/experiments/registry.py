@@ -1,0 +1,365 @@
+"""The experiment registry: what ``attnlab experiments`` lists and ``attnlab run NAME`` runs.
+
+An :class:`Experiment` bundles a claim from a paper, the paper, a frozen config dataclass whose
+defaults are the paper's hyper-parameters, the ``smoke``/``quick``/``full`` scales, the targets the
+run is checked against, the expected CPU time, the datasets it needs and the function that runs it.
+Experiment packages register themselves when imported; the registry imports the packages named in
+:data:`attnlab.experiments.EXPERIMENT_PACKAGES` on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import importlib.resources
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from attnlab.core.registry import Paper
+from attnlab.experiments.overrides import (
+    ConfigError,
+    apply_overrides,
+    is_frozen_dataclass,
+)
+from attnlab.report.checks import SCALES, Target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from attnlab.experiments.context import RunContext
+
+__all__ = [
+    "SCALES",
+    "DataRequirement",
+    "Experiment",
+    "ExperimentRegistry",
+    "UnknownExperimentError",
+    "current_registry",
+    "get_experiment",
+    "isolated_registry",
+    "list_experiments",
+    "register_experiment",
+]
+
+ConfigT = TypeVar("ConfigT")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class UnknownExperimentError(LookupError):
+    """No experiment is registered under the requested name."""
+
+
+@dataclass(frozen=True)
+class DataRequirement:
+    """A dataset an experiment reads, and how to tell whether it is there.
+
+    Args:
+        name: short name (``"mnist"``).
+        description: one line for people (``"MNIST IDX files, 60k train / 10k test"``).
+        missing: ``missing(data_dir) -> None`` when the data can be read from ``data_dir``
+            (``None`` = the loaders' default location), else the reason it cannot
+            (``"train-images-idx3-ubyte.gz not found under /data/mnist"``). Must be cheap: it
+            runs for every ``attnlab experiments`` listing.
+    """
+
+    name: str
+    description: str
+    missing: Callable[[Path | None], str | None]
+
+    @classmethod
+    def from_resource(cls, resource: Any, description: str) -> DataRequirement:
+        """A requirement for an :class:`attnlab.data.resources.Resource` (anything with ``name``,
+        ``missing_files(data_dir)`` and ``directory(data_dir)``): available when no file is
+        missing.
+        """
+
+        def missing(data_dir: Path | None) -> str | None:
+            absent = list(resource.missing_files(data_dir))
+            if not absent:
+                return None
+            return f"{', '.join(absent)} not found under {resource.directory(data_dir)}"
+
+        return cls(str(resource.name), description, missing)
+
+    def status(self, data_dir: Path | None) -> str | None:
+        """The reason the data is unavailable, or ``None``; never raises."""
+        try:
+            reason = self.missing(data_dir)
+        except Exception as error:  # a broken check must not break the listing
+            return f"{self.name}: availability check failed ({type(error).__name__}: {error})"
+        return None if reason is None else f"{self.name}: {reason}"
+
+
+ScaleSpec = Mapping[str, Any] | Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Experiment(Generic[ConfigT]):
+    """One reproduced claim.
+
+    Args:
+        name: registry name, ``<author><year>_<task>`` in snake case (``jaderberg2015_rts``).
+        claim: the claim in one or two sentences, with the paper's number.
+        paper: the paper (``None`` only for experiments that reproduce no paper).
+        config: a frozen dataclass type; ``config()`` gives the paper's hyper-parameters.
+        run: ``run(config, ctx) -> metrics``, the experiment's ``run.main``; metrics map names to
+            numbers (``{"rts/cnn/error_pct": 0.9}``).
+        scales: ``"smoke"``, ``"quick"`` and ``"full"``, each either a mapping of dotted-key
+            overrides applied to the defaults (``{"steps": 20, "optim.lr": 0.1}``, values checked
+            against the field types) or a zero-argument callable returning a config (e.g. a
+            classmethod ``Config.smoke``). ``smoke`` must finish in seconds (a test runs every
+            experiment at smoke scale); ``quick`` in minutes; ``full`` is the longest schedule.
+        cpu_time: expected wall time in seconds on a 2-core CPU for each scale.
+        targets: the numbers ``--check`` compares with (see :class:`~attnlab.report.Target`).
+        datasets: the data the experiment reads (empty for generated data).
+
+    Raises:
+        ValueError: on a malformed name, missing scale, non-frozen config, duplicated target
+            metric, or a scale whose overrides do not fit the config.
+    """
+
+    name: str
+    claim: str
+    paper: Paper | None
+    config: type[ConfigT]
+    run: Callable[[ConfigT, RunContext], Mapping[str, float]]
+    scales: Mapping[str, ScaleSpec]
+    cpu_time: Mapping[str, float]
+    targets: tuple[Target, ...] = ()
+    datasets: tuple[DataRequirement, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(
+                f"experiment name must be snake_case like 'jaderberg2015_rts', got {self.name!r}"
+            )
+        if not isinstance(self.claim, str) or not self.claim.strip():
+            raise ValueError(f"experiment {self.name!r}: claim must be a non-empty string")
+        if self.paper is not None and not isinstance(self.paper, Paper):
+            raise ValueError(f"experiment {self.name!r}: paper must be a Paper or None")
+        if not is_frozen_dataclass(self.config):
+            raise ValueError(
+                f"experiment {self.name!r}: config must be a frozen dataclass type, "
+                f"got {self.config!r}"
+            )
+        if not callable(self.run):
+            raise ValueError(f"experiment {self.name!r}: run must be callable")
+        if set(self.scales) != set(SCALES):
+            raise ValueError(
+                f"experiment {self.name!r}: scales must be exactly {SCALES}, "
+                f"got {tuple(self.scales)}"
+            )
+        if set(self.cpu_time) != set(SCALES) or not all(
+            isinstance(t, (int, float)) and math.isfinite(t) and t > 0
+            for t in self.cpu_time.values()
+        ):
+            raise ValueError(
+                f"experiment {self.name!r}: cpu_time must give positive seconds for {SCALES}"
+            )
+        object.__setattr__(self, "targets", tuple(self.targets))
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+        if not all(isinstance(t, Target) for t in self.targets):
+            raise ValueError(f"experiment {self.name!r}: targets must be Target instances")
+        metrics = [t.metric for t in self.targets]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"experiment {self.name!r}: a target metric is listed twice")
+        if not all(isinstance(d, DataRequirement) for d in self.datasets):
+            raise ValueError(f"experiment {self.name!r}: datasets must be DataRequirement objects")
+        for scale in SCALES:  # fail at registration, not at the first run
+            try:
+                self.make_config(scale)
+            except ConfigError as error:
+                raise ValueError(f"experiment {self.name!r}: {error}") from error
+
+    def make_config(
+        self, scale: str = "full", overrides: Mapping[str, str] | None = None
+    ) -> ConfigT:
+        """The configuration of ``scale`` with command-line ``overrides`` (strings) applied.
+
+        Raises:
+            ConfigError: unknown scale, unknown key or a value of the wrong type.
+        """
+        if scale not in SCALES:
+            raise ConfigError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+        spec = self.scales[scale]
+        where = f" for experiment {self.name}"
+        if isinstance(spec, Mapping):
+            config = apply_overrides(
+                self.config(), spec, where=f" in scale {scale!r} of experiment {self.name}"
+            )
+        else:
+            config = spec()
+            if not isinstance(config, self.config):
+                raise ConfigError(
+                    f"scale {scale!r} of experiment {self.name} returned "
+                    f"{type(config).__name__}, not {self.config.__name__}"
+                )
+        if overrides:
+            config = apply_overrides(config, overrides, from_strings=True, where=where)
+        return config
+
+    def data_missing(self, data_dir: Path | None) -> list[str]:
+        """Reasons the experiment's data cannot be read; empty when all is available."""
+        return [r for r in (d.status(data_dir) for d in self.datasets) if r is not None]
+
+    @property
+    def package(self) -> str:
+        """The Python package that defines the experiment (where its README lives)."""
+        return self.config.__module__.rpartition(".")[0] or self.config.__module__
+
+    def readme(self) -> str | None:
+        """The experiment's ``README.md`` (claim, paper number, tolerance, CPU time), if any."""
+        try:
+            return (importlib.resources.files(self.package) / "README.md").read_text("utf-8")
+        except (OSError, ModuleNotFoundError, TypeError, ValueError):
+            return None
+
+
+class ExperimentRegistry:
+    """Name -> :class:`Experiment`, refusing duplicates and explaining unknown names.
+
+    Args:
+        entries: experiments to start with.
+        load_builtin: import :data:`attnlab.experiments.EXPERIMENT_PACKAGES` on first lookup.
+
+    Example:
+        >>> registry = ExperimentRegistry()
+        >>> registry.names()
+        []
+    """
+
+    def __init__(self, entries: Iterable[Experiment[Any]] = (), *, load_builtin: bool = False):
+        self._entries: dict[str, Experiment[Any]] = {}
+        self._pending_builtin = load_builtin
+        for entry in entries:
+            self.register(entry)
+
+    def _load_builtin(self) -> None:
+        if not self._pending_builtin:
+            return
+        self._pending_builtin = False  # set first: the imports below register into this registry
+        from attnlab.experiments import EXPERIMENT_PACKAGES
+
+        for package in EXPERIMENT_PACKAGES:
+            module = f"attnlab.experiments.{package}"
+            try:
+                importlib.import_module(module)
+            except Exception as error:
+                self._pending_builtin = True
+                raise ImportError(
+                    f"experiment package {module} failed to import: {error}"
+                ) from error
+
+    def register(self, experiment: Experiment[ConfigT]) -> Experiment[ConfigT]:
+        """Add ``experiment``; returns it.
+
+        Raises:
+            ValueError: the name is already registered.
+            TypeError: ``experiment`` is not an :class:`Experiment`.
+        """
+        if not isinstance(experiment, Experiment):
+            raise TypeError(f"expected an Experiment, got {type(experiment).__name__}")
+        if experiment.name in self._entries:
+            raise ValueError(f"experiment {experiment.name!r} is already registered")
+        self._entries[experiment.name] = experiment
+        return experiment
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (raises :class:`UnknownExperimentError` when absent)."""
+        self.get(name)
+        del self._entries[name]
+
+    def get(self, name: str) -> Experiment[Any]:
+        """The experiment called ``name``.
+
+        Raises:
+            UnknownExperimentError: with the closest registered names and the full list.
+        """
+        self._load_builtin()
+        try:
+            return self._entries[name]
+        except KeyError:
+            names = sorted(self._entries)
+            close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            listing = ", ".join(names) if names else "none"
+            raise UnknownExperimentError(
+                f"unknown experiment {name!r}{hint} (registered: {listing})"
+            ) from None
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        self._load_builtin()
+        return sorted(self._entries)
+
+    def list(self) -> list[Experiment[Any]]:
+        """Registered experiments, sorted by name."""
+        return [self._entries[n] for n in self.names()]
+
+
+_DEFAULT = ExperimentRegistry(load_builtin=True)
+_ACTIVE: list[ExperimentRegistry] = []
+
+
+def current_registry() -> ExperimentRegistry:
+    """The registry that the functions below use (the default one outside
+    :func:`isolated_registry`)."""
+    return _ACTIVE[-1] if _ACTIVE else _DEFAULT
+
+
+def register_experiment(experiment: Experiment[ConfigT]) -> Experiment[ConfigT]:
+    """Register ``experiment`` in the current registry and return it.
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+    return current_registry().register(experiment)
+
+
+def get_experiment(name: str) -> Experiment[Any]:
+    """The registered experiment ``name``.
+
+    Raises:
+        UnknownExperimentError: no such name (the message suggests close matches).
+
+    Example:
+        >>> get_experiment("demo_retrieval").make_config("smoke").steps
+        20
+    """
+    return current_registry().get(name)
+
+
+def list_experiments() -> list[Experiment[Any]]:
+    """Every registered experiment, sorted by name.
+
+    Example:
+        >>> "demo_retrieval" in [e.name for e in list_experiments()]
+        True
+    """
+    return current_registry().list()
+
+
+@contextlib.contextmanager
+def isolated_registry(*, builtin: bool = False) -> Iterator[ExperimentRegistry]:
+    """Use a fresh registry inside the ``with`` block (for tests): experiments registered there
+    vanish afterwards. With ``builtin`` it starts with the built-in experiments.
+
+    Example:
+        >>> with isolated_registry() as registry:
+        ...     list_experiments()
+        []
+    """
+    # Import the built-in packages now, so that none of them registers into the temporary registry.
+    entries = _DEFAULT.list()
+    if not builtin:
+        entries = []
+    registry = ExperimentRegistry(entries)
+    _ACTIVE.append(registry)
+    try:
+        yield registry
+    finally:
+        _ACTIVE.remove(registry)
+

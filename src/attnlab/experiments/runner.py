@@ -1,0 +1,530 @@
+"""Running experiments: one run into its run directory, or every runnable experiment at once.
+
+:func:`run_experiment` resolves the configuration (defaults, then the scale, then ``--set``
+overrides), checks the data and the output folder *before* any work, writes the run directory
+(:mod:`attnlab.report.rundir`), calls the experiment, records metrics, learning curves, target
+checks and the outcome, and renders ``report.html``. :func:`reproduce` does that for every
+registered experiment whose data is available and writes one combined report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import numbers
+import os
+import random
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attnlab.experiments.context import RunContext
+from attnlab.experiments.overrides import ConfigError, config_to_dict, parse_overrides
+from attnlab.experiments.registry import Experiment, get_experiment, list_experiments
+from attnlab.report.checks import CheckResult, check_targets, format_value
+from attnlab.report.environment import collect_environment, now_iso
+from attnlab.report.files import ReportError, atomic_write_json
+from attnlab.report.html import write_report
+from attnlab.report.rundir import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LOG_FILE,
+    METRICS_FILE,
+    RunDirectory,
+    check_writable,
+    default_run_dir,
+)
+
+__all__ = [
+    "DATA_ENV",
+    "DataUnavailableError",
+    "ReproduceResult",
+    "RunResult",
+    "format_checks",
+    "reproduce",
+    "resolve_data_dir",
+    "resolve_device",
+    "run_experiment",
+]
+
+#: Environment variable naming the data folder when ``--data-dir`` is not given.
+DATA_ENV = "ATTNLAB_DATA"
+
+
+class DataUnavailableError(RuntimeError):
+    """An experiment's dataset cannot be read; the message says which file and where."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of one run.
+
+    Attributes:
+        experiment: the experiment's name.
+        run_dir: the run folder.
+        status: ``"finished"`` or ``"failed"``.
+        metrics: what the run measured (empty when it failed before returning).
+        checks: the targets next to the metrics.
+        error: ``"ExceptionType: message"`` when the run failed.
+        duration_s: wall time of the experiment itself.
+        report: the ``report.html`` written (``None`` if it could not be).
+    """
+
+    experiment: str
+    run_dir: Path
+    status: str
+    metrics: dict[str, float]
+    checks: list[CheckResult]
+    error: str | None
+    duration_s: float
+    report: Path | None
+
+    @property
+    def missed(self) -> list[CheckResult]:
+        """The checks that failed."""
+        return [c for c in self.checks if c.failed]
+
+
+@dataclass(frozen=True)
+class ReproduceResult:
+    """The outcome of :func:`reproduce`: runs, skipped experiments with reasons, the report."""
+
+    out_dir: Path
+    runs: list[RunResult]
+    skipped: list[tuple[str, str]]
+    report: Path | None
+    duration_s: float
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """``data_dir`` if given, else ``$ATTNLAB_DATA`` if set, else ``None`` (loader default)."""
+    if data_dir is not None and str(data_dir) != "":
+        return Path(data_dir)
+    env = os.environ.get(DATA_ENV)
+    return Path(env) if env else None
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available) as a device.
+
+    Raises:
+        ConfigError: CUDA is asked but unavailable, or the name is not a device.
+    """
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ConfigError(f"--device {device!r} is not a device name ({error})") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device!r}: CUDA is not available on this machine")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {device!r}: only cpu, cuda[:N] and auto are supported")
+    return resolved
+
+
+def _process_rank() -> tuple[int, int]:
+    """``(rank, world_size)`` from the variables ``torchrun`` sets (``(0, 1)`` otherwise)."""
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError as error:
+        raise ConfigError(f"RANK/WORLD_SIZE must be integers ({error})") from error
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy
+
+    random.seed(seed)
+    numpy.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _clean_metrics(name: str, raw: Any) -> dict[str, float]:
+    if not isinstance(raw, Mapping):
+        raise TypeError(
+            f"experiment {name!r} must return a mapping of metric name -> number, "
+            f"got {type(raw).__name__}"
+        )
+    metrics: dict[str, float] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise TypeError(f"experiment {name!r} returned a metric name that is not a string: "
+                            f"{key!r}")
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"experiment {name!r} returned metric {key!r} of type {type(value).__name__}; "
+                "metrics must be numbers"
+            )
+        metrics[key] = float(value)
+    return metrics
+
+
+def _make_logger(name: str, run_dir: Path, *, quiet: bool) -> logging.Logger:
+    logger = logging.getLogger(f"attnlab.run.{name}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    file_handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(file_handler)
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setFormatter(logging.Formatter(f"[{name}] %(message)s"))
+    logger.addHandler(console)
+    return logger
+
+
+def _close_logger(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def _load_history(run: RunDirectory) -> dict[str, list[tuple[float, float]]]:
+    stored = run.read_optional_json(HISTORY_FILE)
+    if not isinstance(stored, dict):
+        return {}
+    history: dict[str, list[tuple[float, float]]] = {}
+    for name, points in stored.items():
+        if isinstance(points, list):
+            history[str(name)] = [
+                (float(p[0]), float(p[1])) for p in points
+                if isinstance(p, list) and len(p) == 2
+                and all(isinstance(x, (int, float)) for x in p)
+            ]
+    return history
+
+
+def _paper_dict(experiment: Experiment[Any]) -> dict[str, Any] | None:
+    return None if experiment.paper is None else dataclasses.asdict(experiment.paper)
+
+
+def run_experiment(
+    experiment: str | Experiment[Any],
+    *,
+    scale: str = "quick",
+    overrides: Sequence[str] | Mapping[str, str] = (),
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    quiet: bool = False,
+    argv: Sequence[str] | None = None,
+    resume: bool = False,
+) -> RunResult:
+    """Run one experiment into its run directory and return what it measured.
+
+    Args:
+        experiment: a registered name or an :class:`Experiment`.
+        scale: ``"smoke"``, ``"quick"`` or ``"full"``.
+        overrides: ``["key=value", ...]`` (or a mapping of strings), validated against the config.
+        seed: seeds ``random``, ``numpy`` and ``torch`` and is passed to the experiment.
+        data_dir: dataset folder (default ``$ATTNLAB_DATA``, then the loaders' default).
+        out: the run folder (default ``./runs/<name>-<timestamp>``).
+        device: ``"cpu"``, ``"cuda[:N]"`` or ``"auto"``.
+        progress: show progress bars.
+        quiet: only warnings on the terminal (the log file gets everything).
+        argv: the command line, recorded in ``run.json``.
+        resume: reopen ``out`` (a run of the same experiment and configuration) and continue.
+
+    Returns:
+        A :class:`RunResult`. A failure inside the experiment does not raise: it is recorded in
+        the run directory and the result (``status == "failed"``); ``KeyboardInterrupt`` is
+        recorded and re-raised.
+
+    Raises:
+        UnknownExperimentError, ConfigError: bad name, scale, overrides or device (nothing is
+            written).
+        DataUnavailableError: a dataset is missing (nothing is written).
+        ReportError: the output folder cannot be used (nothing is run).
+    """
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    pairs = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    config = exp.make_config(scale, pairs)
+    torch_device = resolve_device(device)
+    data_path = resolve_data_dir(data_dir)
+    missing = exp.data_missing(data_path)
+    if missing:
+        where = str(data_path) if data_path is not None else f"the default location (${DATA_ENV})"
+        raise DataUnavailableError(
+            f"experiment {exp.name} cannot run: data missing under {where}: " + "; ".join(missing)
+        )
+    rank, world_size = _process_rank()
+    if world_size > 1 and out is None:
+        raise ConfigError(
+            "under torchrun pass --out, so that every process agrees on the run directory"
+        )
+    if rank != 0 and out is not None:
+        return _run_secondary(exp, config, scale=scale, seed=seed, data_dir=data_path,
+                              out=Path(out), device=torch_device, resume=resume)
+    config_dict = config_to_dict(config)
+    run = RunDirectory.create(out if out is not None else default_run_dir(exp.name), resume=resume)
+    if resume:
+        if run.meta.get("experiment") != exp.name:
+            raise ReportError(
+                f"cannot resume {str(run.path)!r}: it holds a run of "
+                f"{run.meta.get('experiment')!r}, not {exp.name!r}"
+            )
+        stored = run.read_optional_json(CONFIG_FILE)
+        if stored != config_dict:
+            raise ConfigError(
+                f"cannot resume {str(run.path)!r} with a different configuration; "
+                "use the same --scale and --set values"
+            )
+        run.remove_stale_temporaries()
+    run.write_json(CONFIG_FILE, config_dict)
+    run.update_meta(
+        experiment=exp.name,
+        claim=exp.claim,
+        paper=_paper_dict(exp),
+        targets=[t.to_dict() for t in exp.targets],
+        datasets=[{"name": d.name, "description": d.description} for d in exp.datasets],
+        scale=scale,
+        seed=seed,
+        overrides=[f"{k}={v}" for k, v in pairs.items()],
+        argv=list(argv) if argv is not None else None,
+        data_dir=None if data_path is None else str(data_path),
+        device=str(torch_device),
+        environment=collect_environment(torch_device),
+        started=now_iso(),
+        finished=None,
+        status="running",
+        error=None,
+        attempts=int(run.meta.get("attempts", 0)) + 1,
+        plots=run.meta.get("plots", []) if resume else [],
+    )
+    logger = _make_logger(exp.name, run.path, quiet=quiet)
+    ctx = RunContext(
+        experiment=exp.name,
+        scale=scale,
+        run_dir=run.path,
+        seed=seed,
+        data_dir=data_path,
+        device=torch_device,
+        progress=progress and not quiet,
+        logger=logger,
+        resume=resume,
+        plots=list(run.meta.get("plots", [])),
+        history=_load_history(run) if resume else {},
+    )
+    logger.info("run %s (scale %s, seed %d) in %s", exp.name, scale, seed, run.path)
+    metrics: dict[str, float] = {}
+    error: str | None = None
+    status = "failed"
+    interrupted: BaseException | None = None
+    _seed_everything(seed)
+    start = time.perf_counter()
+    try:
+        metrics = _clean_metrics(exp.name, exp.run(config, ctx))
+        status = "finished"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        logger.error("run failed: %s\n%s", error, traceback.format_exc())
+    except KeyboardInterrupt as exc:
+        error = "KeyboardInterrupt: interrupted"
+        logger.error("run interrupted")
+        interrupted = exc
+    duration = time.perf_counter() - start
+    report_path: Path | None = None
+    try:
+        _finish(run, ctx, exp, scale=scale, metrics=metrics, status=status, error=error,
+                duration=duration)
+        try:
+            report_path = write_report([run.path])
+        except (ReportError, OSError) as report_error:
+            logger.warning("could not write report.html: %s", report_error)
+    finally:
+        _close_logger(logger)
+    if interrupted is not None:
+        raise interrupted
+    checks = check_targets(exp.targets, metrics, scale=scale)
+    return RunResult(exp.name, run.path, status, metrics, checks, error, duration, report_path)
+
+
+def _run_secondary(
+    exp: Experiment[Any],
+    config: Any,
+    *,
+    scale: str,
+    seed: int,
+    data_dir: Path | None,
+    out: Path,
+    device: torch.device,
+    resume: bool,
+) -> RunResult:
+    """A non-zero rank of a ``torchrun`` job: run the experiment, write nothing."""
+    logger = logging.getLogger(f"attnlab.run.{exp.name}.rank")
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    ctx = RunContext(exp.name, scale, out, seed, data_dir, device, False, logger, resume=resume,
+                     is_main=False)
+    _seed_everything(seed)
+    start = time.perf_counter()
+    metrics: dict[str, float] = {}
+    error: str | None = None
+    try:
+        metrics = _clean_metrics(exp.name, exp.run(config, ctx))
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    status = "finished" if error is None else "failed"
+    checks = check_targets(exp.targets, metrics, scale=scale)
+    return RunResult(exp.name, out, status, metrics, checks, error,
+                     time.perf_counter() - start, None)
+
+
+def _finish(
+    run: RunDirectory,
+    ctx: RunContext,
+    exp: Experiment[Any],
+    *,
+    scale: str,
+    metrics: dict[str, float],
+    status: str,
+    error: str | None,
+    duration: float,
+) -> None:
+    history = ctx.finite_history()
+    if history:
+        run.write_json(HISTORY_FILE, {k: [list(p) for p in v] for k, v in history.items()})
+        if "learning_curves.png" not in ctx.saved_plots:
+            try:
+                from attnlab.report.plots import plot_learning_curves
+
+                ctx.save_plot(
+                    plot_learning_curves(history),
+                    "learning_curves",
+                    caption="Learning curves recorded during training.",
+                )
+            except Exception as plot_error:  # a missing matplotlib must not lose the metrics
+                ctx.logger.warning("no learning-curve plot: %s", plot_error)
+    if status == "finished":
+        atomic_write_json(run.path / METRICS_FILE, metrics)
+    checks = check_targets(exp.targets, metrics, scale=scale)
+    run.update_meta(
+        status=status,
+        error=error,
+        finished=now_iso(),
+        duration_s=round(duration, 3),
+        plots=ctx.plots,
+        checks=[
+            {"metric": c.target.metric, "measured": c.measured, "status": c.status}
+            for c in checks
+        ],
+    )
+    ctx.logger.info("%s in %.1f s", status, duration)
+
+
+def format_checks(result: RunResult) -> str:
+    """A plain-text table of every target and metric of ``result`` (for the terminal).
+
+    Example:
+        >>> from attnlab.report.checks import Target
+        >>> r = RunResult("x", Path("."), "finished", {"acc": 0.97, "loss": 0.1},
+        ...     check_targets([Target("acc", paper=0.95, tolerance=0.0, direction="higher")],
+        ...                   {"acc": 0.97}, scale="quick"), None, 1.0, None)
+        >>> print(format_checks(r))
+        metric  measured  paper  criterion  result
+        acc     0.97      0.95   >= 0.95    pass
+        loss    0.1       —      —          —
+    """
+    header = ("metric", "measured", "paper", "criterion", "result")
+    rows: list[tuple[str, str, str, str, str]] = [
+        (c.target.metric, format_value(c.measured), format_value(c.target.paper),
+         c.target.criterion, c.status)
+        for c in result.checks
+    ]
+    targeted = {c.target.metric for c in result.checks}
+    rows += [(k, format_value(v), "—", "—", "—") for k, v in result.metrics.items()
+             if k not in targeted]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def reproduce(
+    *,
+    scale: str = "quick",
+    out: str | Path | None = None,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    quiet: bool = False,
+    only: Sequence[str] | None = None,
+    argv: Sequence[str] | None = None,
+) -> ReproduceResult:
+    """Run every registered experiment whose data is available; one combined report.
+
+    Experiments whose data is missing are skipped with the reason; a run that fails is recorded
+    and the others still run. The folder ``out`` (default ``./runs/reproduce-<scale>-<time>``)
+    gets one sub-folder per experiment, ``summary.json`` and ``report.html``.
+
+    Raises:
+        ConfigError: unknown scale or device. UnknownExperimentError: a name in ``only``.
+        ReportError: ``out`` is not writable.
+    """
+    from attnlab.experiments.registry import SCALES
+
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    resolve_device(device)
+    experiments = [get_experiment(n) for n in only] if only else list_experiments()
+    root = Path(out) if out is not None else default_run_dir(f"reproduce-{scale}")
+    check_writable(root)
+    data_path = resolve_data_dir(data_dir)
+    started = now_iso()
+    start = time.perf_counter()
+    runs: list[RunResult] = []
+    skipped: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = []
+
+    def write_summary() -> None:
+        atomic_write_json(root / "summary.json", {
+            "scale": scale,
+            "seed": seed,
+            "argv": list(argv) if argv is not None else None,
+            "started": started,
+            "duration_s": round(time.perf_counter() - start, 3),
+            "runs": [
+                {"name": r.experiment, "dir": r.run_dir.name, "status": r.status,
+                 "duration_s": round(r.duration_s, 3),
+                 "pass": sum(c.status == "pass" for c in r.checks),
+                 "fail": sum(c.status == "fail" for c in r.checks)}
+                for r in runs
+            ],
+            "skipped": [{"name": n, "reason": r} for n, r in [*skipped, *errors]],
+        })
+
+    for exp in experiments:
+        missing = exp.data_missing(data_path)
+        if missing:
+            skipped.append((exp.name, "data missing: " + "; ".join(missing)))
+            continue
+        try:
+            runs.append(run_experiment(
+                exp, scale=scale, seed=seed, data_dir=data_path, out=root / exp.name,
+                device=device, progress=progress, quiet=quiet, argv=argv,
+            ))
+        except (ConfigError, ReportError, DataUnavailableError) as error:
+            errors.append((exp.name, f"could not start: {error}"))
+        write_summary()
+    write_summary()
+    report: Path | None = None
+    try:
+        report = write_report([root], title=f"attnlab reproduce ({scale} scale)")
+    except ReportError as error:
+        errors.append(("report", str(error)))
+    return ReproduceResult(root, runs, skipped, report, time.perf_counter() - start, errors)
+

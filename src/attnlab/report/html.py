@@ -1,0 +1,518 @@
+"""The self-contained HTML report of one run or of several runs side by side.
+
+The page needs nothing but itself: images are embedded as base64 ``data:`` URIs, the style sheet
+is inline, and a Content-Security-Policy forbids every other source (no script, no font, no remote
+image), so opening a report makes no request. Every string taken from a run directory (run names,
+claims, config values, metric names, captions, dataset descriptions, error messages) is
+HTML-escaped, because a run directory is data that anyone may have written.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnlab.report.checks import CheckResult, check_targets, format_value, target_from_dict
+from attnlab.report.environment import now_iso
+from attnlab.report.files import ReportError, atomic_write_text, read_json
+from attnlab.report.rundir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    PLOTS_DIR,
+    REPORT_FILE,
+    RUN_FILE,
+    safe_plot_name,
+)
+
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "RunRecord",
+    "expand_run_dirs",
+    "load_run",
+    "render_report",
+    "write_report",
+]
+
+#: Plots larger than this are listed but not embedded (a report should stay openable).
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _e(value: Any) -> str:
+    """HTML-escape anything (quotes included, so it is safe inside attributes too)."""
+    return html.escape(str(value), quote=True)
+
+
+@dataclass
+class Plot:
+    """One embeddable image of a run."""
+
+    name: str
+    caption: str
+    data: bytes | None
+    problem: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """A run directory read back: what the report shows.
+
+    Attributes:
+        path: the run folder.
+        meta: ``run.json``.
+        config: ``config.json`` (``None`` when missing).
+        metrics: ``metrics.json`` (empty when the run produced none).
+        checks: targets next to the measured values.
+        plots: images with captions, in the order the run saved them.
+        problems: what could not be read (shown in the report instead of failing).
+    """
+
+    path: Path
+    meta: dict[str, Any]
+    config: dict[str, Any] | None
+    metrics: dict[str, float | None]
+    checks: list[CheckResult]
+    plots: list[Plot] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("experiment", self.path.name))
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status", "unknown"))
+
+
+def _read_plot(run_dir: Path, file_name: str, caption: str) -> Plot:
+    try:
+        name = safe_plot_name(file_name)
+    except ValueError as error:
+        return Plot(str(file_name), caption, None, str(error))
+    path = run_dir / PLOTS_DIR / name
+    try:
+        if path.is_symlink() or not path.is_file():
+            return Plot(name, caption, None, "not a regular file in plots/")
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            return Plot(name, caption, None, f"too large to embed ({size} bytes)")
+        data = path.read_bytes()
+    except OSError as error:
+        return Plot(name, caption, None, f"unreadable: {error}")
+    if not data.startswith(_PNG_SIGNATURE):
+        return Plot(name, caption, None, "not a PNG file")
+    return Plot(name, caption, data)
+
+
+def load_run(path: str | Path) -> RunRecord:
+    """Read a run directory; missing optional files and malformed entries become ``problems``.
+
+    Raises:
+        ReportError: ``path`` is not a folder holding a readable ``run.json`` object.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ReportError(f"{str(path)!r} is not a run directory (no such folder)")
+    meta = read_json(path / RUN_FILE)
+    if not isinstance(meta, dict):
+        raise ReportError(f"{path / RUN_FILE} does not hold a JSON object")
+    problems: list[str] = []
+
+    config: dict[str, Any] | None = None
+    if (path / CONFIG_FILE).exists():
+        try:
+            loaded = read_json(path / CONFIG_FILE)
+            config = loaded if isinstance(loaded, dict) else {"value": loaded}
+        except ReportError as error:
+            problems.append(str(error))
+
+    metrics: dict[str, float | None] = {}
+    if (path / METRICS_FILE).exists():
+        try:
+            loaded = read_json(path / METRICS_FILE)
+            if not isinstance(loaded, dict):
+                raise ReportError(f"{path / METRICS_FILE} does not hold a JSON object")
+            for key, value in loaded.items():
+                is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                metrics[str(key)] = float(value) if is_number else None
+        except ReportError as error:
+            problems.append(str(error))
+
+    checks: list[CheckResult] = []
+    try:
+        targets = [target_from_dict(t) for t in meta.get("targets", [])]
+        checks = check_targets(targets, metrics, scale=str(meta.get("scale", "")))
+    except (KeyError, TypeError, ValueError) as error:
+        problems.append(f"malformed targets in {RUN_FILE}: {error!r}")
+
+    plots: list[Plot] = []
+    seen: set[str] = set()
+    listed = meta.get("plots", [])
+    for entry in listed if isinstance(listed, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        file_name = Path(str(entry.get("file", ""))).name
+        plots.append(_read_plot(path, file_name, str(entry.get("caption", ""))))
+        seen.add(file_name)
+    plots_dir = path / PLOTS_DIR
+    if plots_dir.is_dir():
+        for extra in sorted(plots_dir.glob("*.png")):
+            if extra.name not in seen:
+                plots.append(_read_plot(path, extra.name, ""))
+    return RunRecord(path, meta, config, metrics, checks, plots, problems)
+
+
+def _dict_items(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings in ``value`` when it is a list (a hand-edited summary may hold anything)."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def expand_run_dirs(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Run folders named by ``paths``; a ``reproduce`` folder (with ``summary.json``) expands to
+    its runs, and contributes its skipped experiments ``(name, reason)``.
+
+    Raises:
+        ReportError: a path is neither a run folder nor a reproduce folder.
+    """
+    runs: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        if (path / RUN_FILE).exists():
+            runs.append(path)
+            continue
+        summary_file = path / "summary.json"
+        if not summary_file.exists():
+            raise ReportError(
+                f"{str(path)!r} holds neither {RUN_FILE} (a run) nor summary.json (a reproduce run)"
+            )
+        summary = read_json(summary_file)
+        if not isinstance(summary, dict):
+            raise ReportError(f"{summary_file} does not hold a JSON object")
+        for entry in _dict_items(summary.get("runs")):
+            sub = path / Path(str(entry.get("dir", ""))).name
+            if (sub / RUN_FILE).exists():
+                runs.append(sub)
+        for entry in _dict_items(summary.get("skipped")):
+            skipped.append((str(entry.get("name", "?")), str(entry.get("reason", ""))))
+    return runs, skipped
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
+max-width:1200px;padding:0 1rem;color:#1d232a;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.3rem;margin-top:2.5rem;
+border-bottom:2px solid #d0d7de;padding-bottom:.3rem}h3{font-size:1.05rem;margin-top:1.5rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;vertical-align:top}
+th{background:#f3f5f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:.05rem .5rem;border-radius:.7rem;font-size:.8rem;
+font-weight:600;color:#fff;background:#6e7781}
+.pass,.finished{background:#1a7f37}.fail,.failed{background:#cf222e}
+.running{background:#9a6700}.muted{color:#57606a}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap;font-size:.85rem}
+figure{display:inline-block;margin:.5rem 1rem 1rem 0;vertical-align:top;max-width:100%}
+figure img{max-width:100%;height:auto;border:1px solid #d0d7de}
+figcaption{font-size:.85rem;color:#57606a;max-width:60ch}
+code{font-size:.85rem}
+"""
+
+# No script, no remote anything: the page can only show its own inline style and data: images.
+_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+def _badge(status: str) -> str:
+    css = status if status in ("pass", "fail", "finished", "failed", "running") else ""
+    return f'<span class="badge {css}">{_e(status)}</span>'
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(data, Mapping):
+        rows: list[tuple[str, Any]] = []
+        for key, value in data.items():
+            rows.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return rows
+    return [(prefix, data)]
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return format_value(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+def _table(
+    header: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Sequence[int] = ()
+) -> str:
+    """A table; ``header`` is escaped here, ``rows`` hold cells already escaped by the caller."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
+            for i, cell in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
+
+
+def _paper_html(paper: Any) -> str:
+    if not isinstance(paper, Mapping):
+        return ""
+    text = f"{paper.get('authors', '')} ({paper.get('year', '')}), {paper.get('title', '')}"
+    url = str(paper.get("url", ""))
+    link = ""
+    if url.startswith(("https://", "http://")):
+        link = f' &lt;<a href="{_e(url)}">{_e(url)}</a>&gt;'
+    elif url:
+        link = f" &lt;{_e(url)}&gt;"
+    return f"<p><b>Paper:</b> {_e(text)}{link}</p>"
+
+
+def _duration(meta: Mapping[str, Any]) -> str:
+    seconds = meta.get("duration_s")
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def _checks_table(record: RunRecord) -> str:
+    if not record.checks:
+        return '<p class="muted">This experiment states no numeric target.</p>'
+    rows = []
+    for check in record.checks:
+        t = check.target
+        rows.append((
+            f"<code>{_e(t.metric)}</code>",
+            _e(format_value(check.measured)),
+            _e(format_value(t.paper)),
+            _e(format_value(t.tolerance)),
+            _e(f"{t.criterion} ({t.direction} is better)" if t.direction != "match"
+               else t.criterion),
+            _e(t.source),
+            _badge(check.status),
+        ))
+    return _table(
+        ("metric", "measured", "paper", "tolerance", "criterion", "source", "result"),
+        rows,
+        numeric=(1, 2, 3),
+    )
+
+
+def _run_section(record: RunRecord, index: int) -> str:
+    meta = record.meta
+    parts = [f'<section id="run-{index}">']
+    parts.append(f"<h2>{_e(record.name)} {_badge(record.status)}</h2>")
+    if meta.get("claim"):
+        parts.append(f"<p><b>Claim:</b> {_e(meta['claim'])}</p>")
+    parts.append(_paper_html(meta.get("paper")))
+    overview = [
+        ("run directory", str(record.path)),
+        ("scale", meta.get("scale", "—")),
+        ("seed", meta.get("seed", "—")),
+        ("overrides", " ".join(meta.get("overrides", []) or []) or "none"),
+        ("started", meta.get("started", "—")),
+        ("finished", meta.get("finished", "—")),
+        ("wall time", _duration(meta)),
+    ]
+    datasets = meta.get("datasets") or []
+    if isinstance(datasets, list) and datasets:
+        overview.append(("data", "; ".join(
+            f"{d.get('name', '?')}: {d.get('description', '')}" if isinstance(d, Mapping)
+            else str(d) for d in datasets)))
+    parts.append(_table(("", ""), [(_e(k), _e(v)) for k, v in overview]))
+    if record.status == "failed" or meta.get("error"):
+        parts.append(f"<h3>Error</h3><pre>{_e(meta.get('error', 'unknown error'))}</pre>")
+    for problem in record.problems:
+        parts.append(f'<p class="muted">Note: {_e(problem)}</p>')
+
+    parts.append("<h3>Measured vs paper</h3>")
+    parts.append(_checks_table(record))
+    targeted = {c.target.metric for c in record.checks}
+    others = [(k, v) for k, v in record.metrics.items() if k not in targeted]
+    if others:
+        parts.append("<h3>Other metrics</h3>")
+        parts.append(_table(
+            ("metric", "value"),
+            [(f"<code>{_e(k)}</code>", _e(format_value(v))) for k, v in others],
+            numeric=(1,),
+        ))
+
+    if record.plots:
+        parts.append("<h3>Plots</h3>")
+        for plot in record.plots:
+            caption = _e(plot.caption or plot.name)
+            if plot.data is None:
+                parts.append(f'<p class="muted">{_e(plot.name)}: not embedded ({_e(plot.problem)})'
+                             "</p>")
+                continue
+            encoded = base64.b64encode(plot.data).decode("ascii")
+            parts.append(
+                f'<figure><img src="data:image/png;base64,{encoded}" alt="{caption}">'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
+
+    if record.config is not None:
+        parts.append("<h3>Configuration</h3>")
+        parts.append(_table(
+            ("key", "value"),
+            [(f"<code>{_e(k)}</code>", _e(_value_text(v))) for k, v in _flatten(record.config)],
+        ))
+
+    environment = meta.get("environment")
+    env_rows: list[tuple[str, Any]] = []
+    if meta.get("argv") is not None:
+        argv = meta["argv"]
+        env_rows.append(("argv", " ".join(map(str, argv)) if isinstance(argv, list) else argv))
+    if meta.get("data_dir") is not None:
+        env_rows.append(("data dir", meta["data_dir"]))
+    if isinstance(environment, Mapping):
+        env_rows.extend(_flatten(environment))
+    if env_rows:
+        parts.append("<h3>Environment</h3>")
+        parts.append(_table(("", ""), [(_e(k), _e(_value_text(v))) for k, v in env_rows]))
+    parts.append("</section>")
+    return "\n".join(p for p in parts if p)
+
+
+def _summary(records: Sequence[RunRecord], skipped: Sequence[tuple[str, str]]) -> str:
+    rows = []
+    for index, record in enumerate(records):
+        counts = {"pass": 0, "fail": 0, "not checked": 0}
+        for check in record.checks:
+            counts[check.status] += 1
+        rows.append((
+            f'<a href="#run-{index}">{_e(record.name)}</a>',
+            _e(record.meta.get("scale", "—")),
+            _badge(record.status),
+            _e(f"{counts['pass']} pass, {counts['fail']} fail"
+               + (f", {counts['not checked']} not checked" if counts["not checked"] else "")),
+            _e(_duration(record.meta)),
+        ))
+    for name, reason in skipped:
+        rows.append((_e(name), "—", _badge("skipped"), _e(reason), "—"))
+    return "<h2>Summary</h2>" + _table(
+        ("experiment", "scale", "status", "targets", "wall time"), rows
+    )
+
+
+def _side_by_side(records: Sequence[RunRecord]) -> str:
+    metrics: list[str] = []
+    paper: dict[str, str] = {}
+    for record in records:
+        for check in record.checks:
+            paper.setdefault(check.target.metric,
+                             f"{format_value(check.target.paper)} ({check.target.criterion})")
+        for key in [*(c.target.metric for c in record.checks), *record.metrics]:
+            if key not in metrics:
+                metrics.append(key)
+    if not metrics:
+        return ""
+    header = ["metric", "paper (criterion)"] + [
+        f"{i + 1}. {r.name} [{r.meta.get('scale', '?')}]" for i, r in enumerate(records)
+    ]
+    rows = []
+    for key in metrics:
+        row = [f"<code>{_e(key)}</code>", _e(paper.get(key, "—"))]
+        for record in records:
+            row.append(_e(format_value(record.metrics.get(key))))
+        rows.append(row)
+    return "<h2>Measured numbers side by side</h2>" + _table(
+        header, rows, numeric=tuple(range(2, 2 + len(records)))
+    )
+
+
+def render_report(
+    records: Sequence[RunRecord],
+    *,
+    title: str | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The HTML page for ``records`` (one run, or several with a summary and comparison table).
+
+    Args:
+        records: runs read with :func:`load_run`.
+        title: page title (default: the run's experiment name, or "attnlab runs").
+        skipped: ``(experiment, reason)`` rows for experiments that did not run.
+
+    Returns:
+        A complete, self-contained HTML document.
+    """
+    if title is None:
+        title = f"attnlab run: {records[0].name}" if len(records) == 1 else "attnlab runs"
+    from attnlab import __version__
+
+    body = [f"<h1>{_e(title)}</h1>",
+            f'<p class="muted">Generated {_e(now_iso())} by attnlab {_e(__version__)}.</p>']
+    if len(records) > 1 or skipped:
+        body.append(_summary(records, skipped))
+    if len(records) > 1:
+        body.append(_side_by_side(records))
+    body.extend(_run_section(record, i) for i, record in enumerate(records))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def write_report(
+    run_dirs: Sequence[str | Path],
+    out: str | Path | None = None,
+    *,
+    title: str | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
+) -> Path:
+    """Read ``run_dirs`` and write their report atomically.
+
+    Args:
+        run_dirs: run folders (a ``reproduce`` folder expands to its runs).
+        out: the HTML file; default ``RUN_DIR/report.html`` for a single run folder, else
+            ``./attnlab-report.html``.
+        title: page title.
+        skipped: extra ``(experiment, reason)`` rows.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ReportError: a folder cannot be read, or ``out`` cannot be written.
+    """
+    paths, more_skipped = expand_run_dirs(run_dirs)
+    if not paths and not (more_skipped or skipped):
+        raise ReportError("no run to report")
+    records = [load_run(p) for p in paths]
+    if out is None:
+        single = len(run_dirs) == 1 and len(paths) == 1 and Path(run_dirs[0]) == paths[0]
+        if single:
+            out = paths[0] / REPORT_FILE
+        elif len(run_dirs) == 1:
+            out = Path(run_dirs[0]) / REPORT_FILE
+        else:
+            out = Path("attnlab-report.html")
+    out = Path(out)
+    page = render_report(records, title=title, skipped=[*more_skipped, *skipped])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write_text(out, page)
+    except OSError as error:
+        raise ReportError(f"cannot write report {str(out)!r}: {error.strerror or error}") from error

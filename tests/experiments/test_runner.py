@@ -1,0 +1,249 @@
+"""One run end to end: the run directory's contents, failures, data and output-folder checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from attnlab.experiments.context import RunContext
+from attnlab.experiments.overrides import ConfigError
+from attnlab.experiments.registry import ExperimentRegistry, isolated_registry
+from attnlab.experiments.runner import (
+    DataUnavailableError,
+    resolve_data_dir,
+    resolve_device,
+    run_experiment,
+)
+from attnlab.report.files import ReportError
+from experiment_fakes import FakeConfig, make_fake, missing_data
+
+pytest.importorskip("matplotlib")
+
+
+def test_run_directory_holds_everything(fake_registry: ExperimentRegistry, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["attnlab", "run", "fake_pass", "--set", "label=changed"]
+    result = run_experiment("fake_pass", scale="quick", overrides=["label=changed",
+                            "inner.width=8"], seed=7, out=out, progress=False, quiet=True,
+                            argv=argv)
+    assert result.status == "finished" and result.error is None
+    assert result.metrics == {"accuracy": 0.97, "error_pct": 1.0, "seed": 7.0}
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json", "history.json", "log.txt", "metrics.json", "plots", "report.html",
+        "run.json",
+    ]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["learning_curves.png", "solid.png"]
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["label"] == "changed" and config["inner"] == {"width": 8, "ratio": 0.5}
+    assert config["accuracy"] == 0.97  # the quick scale's value
+
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["experiment"] == "fake_pass" and meta["status"] == "finished"
+    assert meta["error"] is None
+    assert meta["argv"] == argv and meta["seed"] == 7 and meta["scale"] == "quick"
+    assert meta["overrides"] == ["label=changed", "inner.width=8"]
+    assert meta["device"] == "cpu"
+    assert set(meta["environment"]["versions"]) >= {"python", "torch", "attnlab", "numpy"}
+    assert meta["environment"]["versions"]["torch"] == torch.__version__
+    assert "git" in meta["environment"]  # a commit dict, or None outside a checkout
+    assert meta["started"] <= meta["finished"] and meta["duration_s"] >= 0
+    assert meta["paper"]["title"] == "A Fake Paper"
+    assert [t["metric"] for t in meta["targets"]] == ["accuracy", "error_pct"]
+    assert [c["status"] for c in meta["checks"]] == ["pass", "pass"]  # 1.0 <= 0.8 + 0.5
+    assert meta["plots"][0] == {"file": "plots/solid.png", "caption": "solid colour for changed"}
+    assert meta["plots"][1]["file"] == "plots/learning_curves.png"
+
+    assert json.loads((out / "metrics.json").read_text()) == result.metrics
+    history = json.loads((out / "history.json").read_text())
+    assert history["model/train_loss"] == [[0.0, 1.0], [1.0, 0.5], [2.0, 1 / 3]]
+    assert "fake run changed" in (out / "log.txt").read_text()
+    assert result.report == out / "report.html"
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_checks_use_the_scale(fake_registry: ExperimentRegistry, tmp_path: Path) -> None:
+    smoke = run_experiment("fake_miss", scale="smoke", out=tmp_path / "s", progress=False,
+                           quiet=True)
+    # accuracy is checked at quick/full only; error_pct (1.0 <= 0.8 + 0.5) at every scale
+    assert [c.status for c in smoke.checks] == ["not checked", "pass"]
+    quick = run_experiment("fake_miss", scale="quick", out=tmp_path / "q", progress=False,
+                           quiet=True)
+    assert [c.status for c in quick.checks] == ["fail", "pass"]
+    assert [c.target.metric for c in quick.missed] == ["accuracy"]
+
+
+def test_failed_run_is_recorded(fake_registry: ExperimentRegistry, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_experiment("fake_pass", overrides=["fail=true"], out=out, progress=False,
+                            quiet=True)
+    assert result.status == "failed"
+    assert result.error == "RuntimeError: boom: the fake experiment failed"
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "failed" and "boom" in meta["error"] and meta["finished"]
+    assert not (out / "metrics.json").exists()
+    assert "Traceback" in (out / "log.txt").read_text()
+    assert "boom: the fake experiment failed" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("returned", "match"),
+    [
+        ([1.0], "mapping of metric name"),
+        ({"acc": "high"}, "metric 'acc' of type str"),
+        ({"acc": True}, "metric 'acc' of type bool"),
+        ({3: 1.0}, "not a string"),
+    ],
+)
+def test_bad_metrics_fail_the_run(tmp_path: Path, returned: object, match: str) -> None:
+    def run(config: FakeConfig, ctx: RunContext) -> object:
+        return returned
+
+    with isolated_registry() as registry:
+        registry.register(make_fake("fake_bad", run=run))  # type: ignore[arg-type]
+        result = run_experiment("fake_bad", out=tmp_path / "r", progress=False, quiet=True)
+    assert result.status == "failed"
+    assert result.error is not None and match in result.error
+
+
+def test_tensor_metrics_are_accepted(tmp_path: Path) -> None:
+    def run(config: FakeConfig, ctx: RunContext) -> dict[str, object]:
+        return {"accuracy": torch.tensor(0.96), "error_pct": torch.tensor([0.9])}
+
+    with isolated_registry() as registry:
+        registry.register(make_fake("fake_tensor", run=run))  # type: ignore[arg-type]
+        result = run_experiment("fake_tensor", out=tmp_path / "r", progress=False, quiet=True)
+    assert result.status == "finished"
+    assert result.metrics["accuracy"] == pytest.approx(0.96)
+    assert not result.missed
+
+
+def test_interrupt_is_recorded_and_reraised(tmp_path: Path) -> None:
+    def run(config: FakeConfig, ctx: RunContext) -> dict[str, float]:
+        raise KeyboardInterrupt
+
+    with isolated_registry() as registry:
+        registry.register(make_fake("fake_int", run=run))
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment("fake_int", out=tmp_path / "r", progress=False, quiet=True)
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert meta["status"] == "failed" and "interrupted" in meta["error"]
+
+
+def test_runner_seeds_everything(tmp_path: Path) -> None:
+    def run(config: FakeConfig, ctx: RunContext) -> dict[str, float]:
+        import random
+
+        import numpy
+
+        return {"torch": float(torch.rand(())), "numpy": float(numpy.random.rand()),
+                "random": random.random()}
+
+    with isolated_registry() as registry:
+        registry.register(make_fake("fake_seed", run=run))
+        a = run_experiment("fake_seed", seed=3, out=tmp_path / "a", progress=False, quiet=True)
+        torch.rand(5)  # disturb the global state between runs
+        b = run_experiment("fake_seed", seed=3, out=tmp_path / "b", progress=False, quiet=True)
+        c = run_experiment("fake_seed", seed=4, out=tmp_path / "c", progress=False, quiet=True)
+    assert a.metrics == b.metrics
+    assert all(a.metrics[k] != c.metrics[k] for k in a.metrics)
+
+
+def test_unwritable_out_fails_before_running(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def run(config: FakeConfig, ctx: RunContext) -> dict[str, float]:
+        calls.append(1)
+        return {}
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with isolated_registry() as registry:
+        registry.register(make_fake("fake_out", run=run))
+        with pytest.raises(ReportError, match="cannot create .*a-file/run"):
+            run_experiment("fake_out", out=blocker / "run", progress=False, quiet=True)
+        with pytest.raises(ReportError, match="exists and is not a directory"):
+            run_experiment("fake_out", out=blocker, progress=False, quiet=True)
+    assert calls == []
+
+
+def test_existing_run_is_not_overwritten(fake_registry: ExperimentRegistry, tmp_path: Path) -> None:
+    run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
+    before = (tmp_path / "r" / "run.json").read_text()
+    with pytest.raises(ReportError, match="already holds a run"):
+        run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
+    assert (tmp_path / "r" / "run.json").read_text() == before
+
+
+def test_resume_requires_same_experiment_and_config(
+    fake_registry: ExperimentRegistry, tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    with pytest.raises(ReportError, match="holds no run.json"):
+        run_experiment("fake_pass", out=out, resume=True, progress=False, quiet=True)
+    run_experiment("fake_pass", out=out, progress=False, quiet=True)
+    with pytest.raises(ConfigError, match="different configuration"):
+        run_experiment("fake_pass", out=out, resume=True, overrides=["steps=9"], progress=False,
+                       quiet=True)
+    with pytest.raises(ReportError, match="holds a run of 'fake_pass', not 'fake_miss'"):
+        run_experiment("fake_miss", out=out, resume=True, progress=False, quiet=True)
+    result = run_experiment("fake_pass", out=out, resume=True, progress=False, quiet=True)
+    assert result.status == "finished"
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["attempts"] == 2
+    assert [p["file"] for p in meta["plots"]] == ["plots/solid.png", "plots/learning_curves.png"]
+
+
+def test_missing_data_fails_before_writing(tmp_path: Path) -> None:
+    with isolated_registry() as registry:
+        registry.register(make_fake("fake_data", datasets=(missing_data("mnist.gz not found"),)))
+        with pytest.raises(DataUnavailableError, match="fakedata: mnist.gz not found"):
+            run_experiment("fake_data", data_dir=tmp_path / "data", out=tmp_path / "r",
+                           progress=False, quiet=True)
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_settings_fail_before_writing(
+    fake_registry: ExperimentRegistry, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="unknown setting 'acuracy'.*did you mean 'accuracy'"):
+        run_experiment("fake_pass", overrides=["acuracy=1"], out=tmp_path / "r")
+    with pytest.raises(ConfigError, match="unknown scale 'huge'"):
+        run_experiment("fake_pass", scale="huge", out=tmp_path / "r")
+    with pytest.raises(ConfigError, match="--device"):
+        run_experiment("fake_pass", device="tpu", out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_resolve_data_dir_and_device(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ATTNLAB_DATA", str(tmp_path))
+    assert resolve_data_dir(None) == tmp_path
+    assert resolve_data_dir("elsewhere") == Path("elsewhere")
+    monkeypatch.delenv("ATTNLAB_DATA")
+    assert resolve_data_dir(None) is None
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")
+    with pytest.raises(ConfigError, match="not a device"):
+        resolve_device("gpu-please")
+
+
+def test_torchrun_secondary_ranks_write_nothing(
+    fake_registry: ExperimentRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(ConfigError, match="under torchrun pass --out"):
+        run_experiment("fake_pass", progress=False, quiet=True)
+    result = run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
+    assert result.status == "finished" and result.metrics["accuracy"] == 0.97
+    assert result.report is None
+    assert not (tmp_path / "r").exists()
+    monkeypatch.setenv("RANK", "0")
+    main = run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
+    assert main.report is not None and (tmp_path / "r" / "plots" / "solid.png").exists()
