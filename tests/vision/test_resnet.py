@@ -238,7 +238,7 @@ def _factory(name: str) -> Callable[..., nn.Module]:
     return getattr(inception, name) if "inception" in name else getattr(resnet, name)
 
 
-def _forward_backward(name: str, x: torch.Tensor, num_classes: int) -> None:
+def _check_forward_backward(name: str, x: torch.Tensor, num_classes: int) -> None:
     torch.manual_seed(0)
     model = _factory(name)(num_classes=num_classes)
     out = model(x)
@@ -256,12 +256,12 @@ def _forward_backward(name: str, x: torch.Tensor, num_classes: int) -> None:
 @pytest.mark.parametrize("name", IMAGENET_MODELS)
 def test_imagenet_models_forward_backward(name: str) -> None:
     # 32 x 32: the last stage is 1 x 1, two images give batch statistics two values
-    _forward_backward(name, torch.randn(2, 3, 32, 32), num_classes=7)
+    _check_forward_backward(name, torch.randn(2, 3, 32, 32), num_classes=7)
 
 
 @pytest.mark.parametrize("name", CIFAR_MODELS)
 def test_cifar_models_forward_backward(name: str) -> None:
-    _forward_backward(name, torch.randn(2, 3, 32, 32), num_classes=10)
+    _check_forward_backward(name, torch.randn(2, 3, 32, 32), num_classes=10)
 
 
 # ------------------------------------------------------- SE with gates of 1 is the plain model
