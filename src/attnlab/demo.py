@@ -9,6 +9,7 @@ is generated, so the demo needs no download.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +20,20 @@ from attnlab.core.masks import lengths_to_mask
 from attnlab.core.output import AttentionOutput
 from attnlab.mechanisms.attention import AdditiveAttention
 
-__all__ = ["DemoResult", "RetrievalModel", "make_retrieval_batch", "run_demo"]
+__all__ = [
+    "DemoResult",
+    "RetrievalModel",
+    "evaluate_retrieval",
+    "make_retrieval_batch",
+    "run_demo",
+    "train_retrieval",
+]
 
 NUM_KEYS = 16
 NUM_VALUES = 10
 MAX_PAIRS = 8
+# held-out batches are drawn from seed + TEST_SEED_OFFSET (the demo and the experiment agree)
+TEST_SEED_OFFSET = 10_000
 
 
 def make_retrieval_batch(
@@ -76,6 +86,63 @@ class DemoResult:
     plot: Path | None
 
 
+RetrievalBatch = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
+def train_retrieval(
+    model: RetrievalModel,
+    *,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    generator: torch.Generator,
+    min_pairs: int = 3,
+    max_pairs: int = MAX_PAIRS,
+    device: torch.device | str | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> None:
+    """Train ``model`` on fresh generated batches with Adam; ``on_step(step, loss)`` after each.
+
+    The one training loop of the retrieval task, shared by ``attnlab demo`` and the
+    ``demo_retrieval`` experiment (the batches are generated, so there is no dataset to hand to
+    :func:`attnlab.train.fit`).
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for step in range(1, steps + 1):
+        keys, values, query, mask, target = (
+            t.to(device) if device is not None else t
+            for t in make_retrieval_batch(
+                batch_size, generator=generator, min_pairs=min_pairs, max_pairs=max_pairs
+            )
+        )
+        answer = values.gather(1, target.unsqueeze(1)).squeeze(1)
+        logits, _ = model(keys, values, query, mask)
+        loss = loss_fn(logits, answer)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if on_step is not None:
+            on_step(step, loss.item())
+
+
+def evaluate_retrieval(model: RetrievalModel, batch: RetrievalBatch) -> tuple[float, float, Tensor]:
+    """Accuracy, mean attention on the matching pair, and the ``(B, P)`` weights on ``batch``."""
+    keys, values, query, mask, target = batch
+    answer = values.gather(1, target.unsqueeze(1)).squeeze(1)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits, weights = model(keys, values, query, mask)
+    model.train(was_training)
+    assert weights is not None
+    weights = weights[:, 0]  # (b, j): one query per example
+    accuracy = float((logits.argmax(-1) == answer).float().mean())
+    on_target = float(weights.gather(1, target.unsqueeze(1)).mean())
+    return accuracy, on_target, weights
+
+
 def run_demo(
     *,
     steps: int = 400,
@@ -89,35 +156,24 @@ def run_demo(
     from attnlab.interpret.plots import ascii_heatmap
 
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     model = RetrievalModel()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    loss_fn = nn.CrossEntropyLoss()
     bar = _progress(steps, enabled=progress)
-    for step in range(steps):
-        keys, values, query, mask, target = make_retrieval_batch(batch_size, generator=generator)
-        answer = values.gather(1, target.unsqueeze(1)).squeeze(1)
-        logits, _ = model(keys, values, query, mask)
-        loss = loss_fn(logits, answer)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        bar(step + 1, f"loss {loss.item():.3f}")
-
-    model.eval()
-    test_gen = torch.Generator().manual_seed(seed + 10_000)
-    keys, values, query, mask, target = make_retrieval_batch(1000, generator=test_gen)
-    answer = values.gather(1, target.unsqueeze(1)).squeeze(1)
-    with torch.no_grad():
-        logits, weights = model(keys, values, query, mask)
-    assert weights is not None
-    accuracy = float((logits.argmax(-1) == answer).float().mean())
-    on_target = float(weights[:, 0].gather(1, target.unsqueeze(1)).mean())
+    train_retrieval(
+        model,
+        steps=steps,
+        batch_size=batch_size,
+        generator=torch.Generator().manual_seed(seed),
+        on_step=lambda step, loss: bar(step, f"loss {loss:.3f}"),
+    )
+    test_gen = torch.Generator().manual_seed(seed + TEST_SEED_OFFSET)
+    test_batch = make_retrieval_batch(1000, generator=test_gen)
+    _, _, query, mask, target = test_batch
+    accuracy, on_target, weights = evaluate_retrieval(model, test_batch)
     print(f"\nheld-out accuracy {accuracy:.1%} (chance {1 / NUM_VALUES:.0%}); "
           f"mean attention on the matching pair {on_target:.1%}")
     print("attention of 6 held-out queries over their pairs (^ marks the matching pair,"
           " blank = padding):")
-    rows = weights[:6, 0]
+    rows = weights[:6]
     labels = [f"query {int(q):2d}" for q in query[:6]]
     print(ascii_heatmap(rows, row_labels=labels, highlight=target[:6].tolist()))
 

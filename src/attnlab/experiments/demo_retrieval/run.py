@@ -9,36 +9,23 @@ claim.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from attnlab.demo import NUM_VALUES, RetrievalModel, make_retrieval_batch
+from attnlab.demo import (
+    NUM_VALUES,
+    TEST_SEED_OFFSET,
+    RetrievalModel,
+    evaluate_retrieval,
+    make_retrieval_batch,
+    train_retrieval,
+)
 from attnlab.experiments.context import RunContext
 from attnlab.experiments.demo_retrieval.config import RetrievalConfig
 
-__all__ = ["evaluate", "main"]
+__all__ = ["main"]
 
-# The held-out set is drawn from seed + TEST_SEED_OFFSET, as in attnlab.demo.run_demo, so the two
-# report comparable numbers; validation uses another stream.
-TEST_SEED_OFFSET = 10_000
+# Validation uses its own generated stream, apart from the held-out test batches.
 VAL_SEED_OFFSET = 20_000
-
-
-def evaluate(
-    model: RetrievalModel, batch: tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
-) -> tuple[float, float, Tensor]:
-    """Accuracy, mean attention on the matching pair, and the ``(B, P)`` weights on ``batch``."""
-    keys, values, query, mask, target = batch
-    answer = values.gather(1, target.unsqueeze(1)).squeeze(1)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        logits, weights = model(keys, values, query, mask)
-    model.train(was_training)
-    assert weights is not None
-    weights = weights[:, 0]  # (b, j): one query per example
-    accuracy = float((logits.argmax(-1) == answer).float().mean())
-    on_target = float(weights.gather(1, target.unsqueeze(1)).mean())
-    return accuracy, on_target, weights
 
 
 def main(config: RetrievalConfig, ctx: RunContext) -> dict[str, float]:
@@ -59,33 +46,38 @@ def main(config: RetrievalConfig, ctx: RunContext) -> dict[str, float]:
 
     val_batch = batch(config.val_size, torch.Generator().manual_seed(ctx.seed + VAL_SEED_OFFSET))
     model = RetrievalModel(dim=config.model.dim, hidden_dim=config.model.hidden_dim).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr)
-    loss_fn = nn.CrossEntropyLoss()
+    window: list[float] = []
+    last_loss = [float("nan")]
 
-    running, seen, loss_value = 0.0, 0, float("nan")
-    for step in range(1, config.steps + 1):
-        keys, values, query, mask, target = batch(config.optim.batch_size, generator)
-        answer = values.gather(1, target.unsqueeze(1)).squeeze(1)
-        logits, _ = model(keys, values, query, mask)
-        loss = loss_fn(logits, answer)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running, seen = running + loss.item(), seen + 1
+    def on_step(step: int, loss: float) -> None:
+        window.append(loss)
         if step % config.eval_every == 0 or step == config.steps:
-            loss_value = running / seen
-            accuracy, on_target, _ = evaluate(model, val_batch)
-            ctx.log("train_loss", loss_value, step=step)
+            last_loss[0] = sum(window) / len(window)
+            window.clear()
+            accuracy, on_target, _ = evaluate_retrieval(model, val_batch)
+            ctx.log("train_loss", last_loss[0], step=step)
             ctx.log("val_accuracy", accuracy, step=step)
             ctx.log("val_attention_on_target", on_target, step=step)
             ctx.logger.info(
                 "step %d/%d  loss %.3f  val accuracy %.1f%%  attention on target %.1f%%",
-                step, config.steps, loss_value, 100 * accuracy, 100 * on_target,
+                step, config.steps, last_loss[0], 100 * accuracy, 100 * on_target,
             )
-            running, seen = 0.0, 0
+
+    train_retrieval(
+        model,
+        steps=config.steps,
+        batch_size=config.optim.batch_size,
+        lr=config.optim.lr,
+        generator=generator,
+        min_pairs=config.min_pairs,
+        max_pairs=config.max_pairs,
+        device=device,
+        on_step=on_step,
+    )
+    loss_value = last_loss[0]
 
     test_batch = batch(config.test_size, torch.Generator().manual_seed(ctx.seed + TEST_SEED_OFFSET))
-    accuracy, on_target, weights = evaluate(model, test_batch)
+    accuracy, on_target, weights = evaluate_retrieval(model, test_batch)
     _plot_attention(ctx, test_batch, weights, rows=min(config.shown_queries, config.test_size))
     return {
         "test_accuracy": accuracy,
