@@ -6,8 +6,10 @@ SE-ResNet-50 167 ms on the authors' CPU (ratio 1.018).
 
 * Timing: both models in ``eval()`` under ``torch.inference_mode()``, float32, one process,
   random weights (weights do not change the time), all CPU threads torch uses. The two models
-  are measured round-robin so that drifts in machine load hit both alike; the line gives the
-  median and the interquartile range of ``--repeats`` runs after ``--warmup`` runs.
+  are measured round-robin by :func:`attnlab.bench.timing.time_models` (the timing the
+  ``hu2018_se_overhead`` experiment uses), so that drifts in machine load hit both alike; the
+  line gives the median and the interquartile range of ``--repeats`` runs after ``--warmup``
+  runs, and the machine (CPU, threads, load average) is printed before and after.
 * Table: exact parameter counts next to the paper's (printed in millions, rounded up to one
   decimal), and multiply-adds at 224 x 224 from ``torch.utils.flop_counter.FlopCounterMode``
   (its FLOPs / 2) plus the SE blocks' element-wise squeeze and scaling, the convention of
@@ -23,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from attnlab.bench.timing import Timing, describe_machine, num_threads, time_models
 from attnlab.vision.complexity import count_flops, count_multiply_adds, count_parameters
 from attnlab.vision.complexity import millions_rounded_up as paper_millions
 from attnlab.vision.inception import bn_inception, se_bn_inception
@@ -71,17 +72,6 @@ TABLE: list[tuple[str, Callable[[], nn.Module], float | None, float | None, str]
 ]
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _mark(ours: float, paper: float | None) -> str:
     if paper is None:
         return " "
@@ -111,22 +101,13 @@ def complexity_table() -> list[str]:
     return lines
 
 
-def time_models(batch: int, *, repeats: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per forward pass of ResNet-50 and SE-ResNet-50, measured round-robin."""
+def time_resnets(batch: int, *, repeats: int, warmup: int) -> dict[str, Timing]:
+    """Seconds per forward pass of ResNet-50 and SE-ResNet-50 at 224 x 224, measured
+    round-robin by :func:`attnlab.bench.timing.time_models`."""
     torch.manual_seed(0)
-    models = {"ResNet-50": resnet50().eval(), "SE-ResNet-50": se_resnet50().eval()}
+    models = {"ResNet-50": resnet50(), "SE-ResNet-50": se_resnet50()}
     x = torch.randn(batch, 3, 224, 224)
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for model in models.values():
-            for _ in range(warmup):
-                model(x)
-        for _ in range(repeats):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model(x)
-                times[name].append(time.perf_counter() - start)
-    return times
+    return time_models(models, x, repeats=repeats, warmup=warmup)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,29 +118,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--no-table", action="store_true", help="skip the complexity table")
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {_cpu_name()}, "
-        f"python {platform.python_version()}"
-    )
-    if not args.no_table:
+    with num_threads(args.threads):
+        machine = describe_machine()
+        print(f"torch {torch.__version__}, python {platform.python_version()}, "
+              f"{machine.describe()}")
+        if not args.no_table:
+            print()
+            print("\n".join(complexity_table()))
         print()
-        print("\n".join(complexity_table()))
-    print()
-    print(f"{'batch':>5} {'model':<13} {'median ms':>10} {'IQR ms':>17} {'runs':>5}")
-    for batch in args.batch:
-        repeats = args.repeats if batch == 1 else max(5, args.repeats // 4)
-        times = time_models(batch, repeats=repeats, warmup=args.warmup)
-        for name, t in times.items():
-            q = statistics.quantiles(t, n=4)
-            print(
-                f"{batch:>5} {name:<13} {statistics.median(t) * 1e3:10.1f} "
-                f"{q[0] * 1e3:8.1f}-{q[2] * 1e3:8.1f} {len(t):>5}"
-            )
-        ratio = statistics.median(times["SE-ResNet-50"]) / statistics.median(times["ResNet-50"])
-        print(f"{batch:>5} ratio SE-ResNet-50 / ResNet-50 = {ratio:.3f}  (paper: 167/164 = 1.018)")
+        print(f"{'batch':>5} {'model':<13} {'median ms':>10} {'IQR ms':>17} {'runs':>5}")
+        for batch in args.batch:
+            repeats = args.repeats if batch == 1 else max(5, args.repeats // 4)
+            times = time_resnets(batch, repeats=repeats, warmup=args.warmup)
+            for name, t in times.items():
+                q1, q3 = t.quartiles
+                print(
+                    f"{batch:>5} {name:<13} {t.median * 1e3:10.1f} "
+                    f"{q1 * 1e3:8.1f}-{q3 * 1e3:8.1f} {len(t.seconds):>5}"
+                )
+            ratio = times["SE-ResNet-50"].median / times["ResNet-50"].median
+            print(f"{batch:>5} ratio SE-ResNet-50 / ResNet-50 = {ratio:.3f}  "
+                  "(paper: 167/164 = 1.018)")
+        print(f"machine after: {describe_machine().describe()}")
     return 0
 
 

@@ -75,7 +75,11 @@ from attnlab.experiments.runner import (
 from attnlab.report.checks import Target
 
 #: Experiment packages (sub-folders of this package) registered on first use, in listing order.
-EXPERIMENT_PACKAGES: tuple[str, ...] = ("demo_retrieval",)
+EXPERIMENT_PACKAGES: tuple[str, ...] = (
+    "demo_retrieval",
+    "hu2018_se_accounting",
+    "hu2018_se_overhead",
+)
 
 __all__ = [
     "EXPERIMENT_PACKAGES",
