@@ -79,6 +79,7 @@ EXPERIMENT_PACKAGES: tuple[str, ...] = (
     "demo_retrieval",
     "hu2018_se_accounting",
     "hu2018_se_overhead",
+    "hu2018_se_fashion_mnist",
 )
 
 __all__ = [
