@@ -4,33 +4,30 @@ Hu et al., "Squeeze-and-Excitation Networks", https://arxiv.org/abs/1709.01507, 
 ("Model and Computational Complexity"): for a 224 x 224 input, ResNet-50 takes 164 ms and
 SE-ResNet-50 167 ms on the authors' CPU (ratio 1.018).
 
-* Timing: both models in ``eval()`` under ``torch.inference_mode()``, float32, one process,
-  random weights (weights do not change the time), all CPU threads torch uses. The two models
-  are measured round-robin by :func:`attnlab.bench.timing.time_models` (the timing the
-  ``hu2018_se_overhead`` experiment uses), so that drifts in machine load hit both alike; the
-  line gives the median and the interquartile range of ``--repeats`` runs after ``--warmup``
-  runs, and the machine (CPU, threads, load average) is printed before and after.
+* Timing: the ``se_resnet`` suite of :mod:`attnlab.bench` (``attnlab bench --suite se_resnet``):
+  both models in ``eval()`` under ``torch.inference_mode()``, float32, random weights, measured
+  round-robin in one process; the rows give the median and the inter-quartile range, and the
+  machine (CPU, threads, load average) is printed before and after. Options other than
+  ``--no-table`` are passed to ``attnlab bench`` (``--quick``, ``--json OUT``, ``--threads N``).
 * Table: exact parameter counts next to the paper's (printed in millions, rounded up to one
   decimal), and multiply-adds at 224 x 224 from ``torch.utils.flop_counter.FlopCounterMode``
   (its FLOPs / 2) plus the SE blocks' element-wise squeeze and scaling, the convention of
   :mod:`attnlab.vision.complexity`; counts run on the ``meta`` device.
 
-On a machine shared with other jobs, ``--threads 1`` is less sensitive to contention than
-several threads that wait on each other; the interquartile range says how far to trust a line.
-
-Run: ``python benchmarks/bench_se_resnet.py [--batch 1 32] [--repeats 30] [--threads N]``.
+Run: ``python benchmarks/bench_se_resnet.py [--no-table] [--quick] [--threads N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from attnlab.bench.timing import Timing, describe_machine, num_threads, time_models
+from attnlab.cli import main as cli_main
 from attnlab.vision.complexity import count_flops, count_multiply_adds, count_parameters
 from attnlab.vision.complexity import millions_rounded_up as paper_millions
 from attnlab.vision.inception import bn_inception, se_bn_inception
@@ -101,47 +98,20 @@ def complexity_table() -> list[str]:
     return lines
 
 
-def time_resnets(batch: int, *, repeats: int, warmup: int) -> dict[str, Timing]:
-    """Seconds per forward pass of ResNet-50 and SE-ResNet-50 at 224 x 224, measured
-    round-robin by :func:`attnlab.bench.timing.time_models`."""
-    torch.manual_seed(0)
-    models = {"ResNet-50": resnet50(), "SE-ResNet-50": se_resnet50()}
-    x = torch.randn(batch, 3, 224, 224)
-    return time_models(models, x, repeats=repeats, warmup=warmup)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[1])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="Other options go to `attnlab bench` (--quick, --json OUT, --threads N, ...).",
+    )
     parser.add_argument("--no-table", action="store_true", help="skip the complexity table")
-    args = parser.parse_args(argv)
-    with num_threads(args.threads):
-        machine = describe_machine()
-        print(f"torch {torch.__version__}, python {platform.python_version()}, "
-              f"{machine.describe()}")
-        if not args.no_table:
-            print()
-            print("\n".join(complexity_table()))
+    args, bench_args = parser.parse_known_args(argv)
+    print(f"torch {torch.__version__}, python {platform.python_version()}")
+    if not args.no_table:
         print()
-        print(f"{'batch':>5} {'model':<13} {'median ms':>10} {'IQR ms':>17} {'runs':>5}")
-        for batch in args.batch:
-            repeats = args.repeats if batch == 1 else max(5, args.repeats // 4)
-            times = time_resnets(batch, repeats=repeats, warmup=args.warmup)
-            for name, t in times.items():
-                q1, q3 = t.quartiles
-                print(
-                    f"{batch:>5} {name:<13} {t.median * 1e3:10.1f} "
-                    f"{q1 * 1e3:8.1f}-{q3 * 1e3:8.1f} {len(t.seconds):>5}"
-                )
-            ratio = times["SE-ResNet-50"].median / times["ResNet-50"].median
-            print(f"{batch:>5} ratio SE-ResNet-50 / ResNet-50 = {ratio:.3f}  "
-                  "(paper: 167/164 = 1.018)")
-        print(f"machine after: {describe_machine().describe()}")
-    return 0
+        print("\n".join(complexity_table()))
+        print()
+    return cli_main(["bench", "--suite", "se_resnet", *bench_args])
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

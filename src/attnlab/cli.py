@@ -3,7 +3,8 @@
 ``attnlab list`` prints the registered mechanisms with their survey tags; ``attnlab demo`` trains a
 tiny attention model on generated data and shows what its attention learned. ``attnlab
 experiments``, ``run``, ``reproduce`` and ``report`` list, run and report the reproduced claims
-(:mod:`attnlab.experiments`).
+(:mod:`attnlab.experiments`). ``attnlab bench`` times attnlab against its peers
+(:mod:`attnlab.bench`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from attnlab.experiments.commands import cmd_report
 
     return cmd_report(args)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from attnlab.bench.command import cmd_bench
+
+    return cmd_bench(args)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, default_out: str) -> None:
@@ -238,6 +245,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_report.add_argument("--title", default=None, help="page title")
     p_report.set_defaults(func=_cmd_report)
+
+    p_bench = sub.add_parser(
+        "bench",
+        help="time attnlab against the libraries a user would otherwise pick",
+        description="Run benchmark suites (default: all) in this process: a table per suite "
+        "(median, inter-quartile range, peak memory, GFLOP/s and fraction of the float32 matmul "
+        "roofline, ratio against each peer) with its targets, and optionally a JSON document "
+        "with the machine. Exit status: 0 done, 1 --check missed a target, 2 bad usage.",
+    )
+    p_bench.add_argument(
+        "--suite", action="extend", nargs="+", default=None, metavar="NAME",
+        help="suite(s) to run (repeatable; see --list); default: all",
+    )
+    p_bench.add_argument("--json", default=None, metavar="OUT", help="write the results here")
+    p_bench.add_argument(
+        "--quick", action="store_true",
+        help="small sizes: every suite in about two minutes (targets stated for the issue's "
+        "sizes are shown but not judged)",
+    )
+    p_bench.add_argument("--list", action="store_true", help="list the suites and exit")
+    p_bench.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="torch intra-op threads (default: torch's)",
+    )
+    p_bench.add_argument(
+        "--roofline-size", type=int, default=None, metavar="N",
+        help="N of the N x N float32 matmul roofline (default 1024 quick, 2048 full; 0: skip)",
+    )
+    p_bench.add_argument(
+        "--no-memory", action="store_true",
+        help="skip the peak-memory measurements (each runs in a fresh process)",
+    )
+    p_bench.add_argument(
+        "--check", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    p_bench.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p_bench.set_defaults(func=_cmd_bench)
     return parser
 
 
