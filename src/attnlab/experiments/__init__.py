@@ -77,6 +77,9 @@ from attnlab.report.checks import Target
 #: Experiment packages (sub-folders of this package) registered on first use, in listing order.
 EXPERIMENT_PACKAGES: tuple[str, ...] = (
     "demo_retrieval",
+    "jaderberg2015_distorted_mnist",
+    "jaderberg2015_cluttered_mnist",
+    "jaderberg2015_mnist_addition",
     "hu2018_se_accounting",
     "hu2018_se_overhead",
     "hu2018_se_fashion_mnist",
