@@ -351,8 +351,8 @@ def test_rejects_bad_inputs() -> None:
         LocalAttention(4, window_size=1, gaussian=True)
     with pytest.raises(ValueError, match="query_dim"):
         LocalAttention(4, mode="monotonic")(torch.randn(2, 3, 5), k)
-    with pytest.raises(ValueError, match="key"):
-        LocalAttention(4)(q, torch.randn(2, 0, 4))
+    empty = LocalAttention(4)(q, torch.randn(2, 0, 4))  # Lk = 0: no valid key, zero context
+    assert empty.context.eq(0).all() and empty.weights.eq(0).all()
     with pytest.raises(ValueError, match="dim"):
         SlidingWindowAttention(4, window_size=3)(torch.randn(2, 3, 5))
     with pytest.raises(ValueError, match="window_size"):

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from attnlab.core.checks import (
     check_attn_bias,
+    check_bool,
     check_mask,
     check_probability,
     check_tensor,
@@ -121,12 +122,13 @@ def _fold_to_3d(x: Tensor, lead: tuple[int, ...]) -> Tensor | None:
     would copy a tensor of the score size (then it is added after the matmul instead)."""
     x = x.reshape((1,) * (len(lead) + 2 - x.dim()) + tuple(x.shape))
     x_lead = tuple(x.shape[:-2])
+    n = math.prod(lead)  # explicit, not -1: a reshape of 0 elements cannot infer it
     if all(s == 1 for s in x_lead):
         return x.reshape(1, *x.shape[-2:])
     if x_lead == lead:
-        return x.reshape(-1, *x.shape[-2:])
+        return x.reshape(n, *x.shape[-2:])
     if x.shape[-2] == 1:  # one row per item (a key padding mask): a small copy
-        return x.expand(*lead, 1, x.shape[-1]).reshape(-1, 1, x.shape[-1])
+        return x.expand(*lead, 1, x.shape[-1]).reshape(n, 1, x.shape[-1])
     return None
 
 
@@ -149,11 +151,12 @@ def _weights_no_grad(
     region waits for descheduled threads.
     """
     lead = tuple(q.shape[:-2])
+    n = math.prod(lead)  # explicit, not -1: empty batches and sequences must reshape too
     q_len, k_len, v_dim = q.shape[-2], k.shape[-2], v.shape[-1]
     weights = _empty_scores((*lead, q_len, k_len), q)
-    scores = weights.view(-1, q_len, k_len)  # (n, i, j)
-    q3 = q.reshape(-1, q_len, q.shape[-1])  # (n, i, d)
-    k_t = k.reshape(-1, k_len, k.shape[-1]).transpose(1, 2)  # (n, d, j)
+    scores = weights.view(n, q_len, k_len)  # (n, i, j)
+    q3 = q.reshape(n, q_len, q.shape[-1])  # (n, i, d)
+    k_t = k.reshape(n, k_len, k.shape[-1]).transpose(1, 2)  # (n, d, j)
     folded = None if additive is None else _fold_to_3d(additive, lead)
     if folded is not None:
         torch.baddbmm(folded, q3, k_t, alpha=scale, out=scores)
@@ -165,7 +168,7 @@ def _weights_no_grad(
     if empty is not None:
         weights.masked_fill_(empty, 0.0)
     attn = F.dropout(scores, p=dropout) if dropout > 0 else scores
-    context = torch.bmm(attn, v.reshape(-1, k_len, v_dim))  # (n, i, d)
+    context = torch.bmm(attn, v.reshape(n, k_len, v_dim))  # (n, i, d)
     return context.view(*lead, q_len, v_dim), weights
 
 
@@ -337,6 +340,7 @@ def attend(
             f"key and value must have the same length Lk, got {k_len} and {value.shape[1]}"
         )
     check_probability(dropout, "dropout")
+    check_bool(need_weights, "need_weights")
     if mask is not None:
         mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
     if attn_bias is not None:

@@ -13,6 +13,7 @@ from torch import Tensor
 
 __all__ = [
     "check_attn_bias",
+    "check_bool",
     "check_dim",
     "check_mask",
     "check_positive",
@@ -80,6 +81,20 @@ def check_dim(x: Tensor, dim: int, expected: int, name: str, what: str) -> None:
             f"{name} has size {x.shape[dim]} in its {where} but {what} is {expected} "
             f"(shape {_shape(x)})"
         )
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Check that a flag is a real ``bool`` (not ``1``, ``"no"`` or ``None``); return it.
+
+    Example:
+        >>> check_bool("no", "need_weights")
+        Traceback (most recent call last):
+        ...
+        TypeError: need_weights must be True or False, got str
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
 
 
 def check_positive(value: float, name: str, *, allow_zero: bool = False) -> None:
@@ -167,6 +182,21 @@ def check_attn_bias(
     Accepted shapes: ``(Lq, Lk)``, ``(B, Lq, Lk)`` and, for multi-head modules
     (``num_heads`` given), ``(B, H, Lq, Lk)``. Single-head results are ``(B or 1, Lq, Lk)``;
     multi-head results ``(B or 1, H or 1, Lq, Lk)``.
+
+    The bias must be finite: ``NaN`` would spread to every weight of its row and ``+inf`` /
+    ``-inf`` give ``NaN`` rows (``inf - inf``, or a row with no finite score). Keys are excluded
+    with the boolean ``mask``, whose fully masked rows get zero weights. The check reads the
+    values (one device synchronisation off the CPU); it is skipped under ``torch.compile``.
+
+    Example:
+        >>> import torch
+        >>> check_attn_bias(torch.zeros(3, 5), batch=2, q_len=3, k_len=5).shape
+        torch.Size([1, 3, 5])
+        >>> bias = torch.tensor([[0.0, float("-inf")]])
+        >>> check_attn_bias(bias, batch=1, q_len=1, k_len=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: attn_bias must be finite (no NaN or inf), got 1 non-finite value(s); ...
     """
     if not isinstance(attn_bias, Tensor):
         raise TypeError(f"{name} must be a float torch.Tensor, got {type(attn_bias).__name__}")
@@ -175,6 +205,13 @@ def check_attn_bias(
             f"{name} must be a floating-point tensor (it is added to the scores), got dtype "
             f"{attn_bias.dtype}; pass a boolean mask as mask instead"
         )
+    if not torch.compiler.is_compiling():
+        non_finite = int((~torch.isfinite(attn_bias)).sum())
+        if non_finite:
+            raise ValueError(
+                f"{name} must be finite (no NaN or inf), got {non_finite} non-finite value(s); "
+                "exclude keys with the boolean mask instead of -inf"
+            )
     shapes = [f"({q_len}, {k_len})", f"({batch}, {q_len}, {k_len})"]
     if num_heads is not None:
         shapes.append(f"({batch}, {num_heads}, {q_len}, {k_len})")

@@ -123,6 +123,8 @@ def _tempered_softmax(temperature: float) -> Callable[[Tensor], Tensor]:
     """
 
     def normalize(x: Tensor) -> Tensor:
+        if x.shape[-1] == 0:  # no key: nothing to normalise (amax needs one element)
+            return x.clone()
         work = x.to(_compute_dtype(x.dtype))
         top = work.detach().amax(dim=-1, keepdim=True)
         top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
@@ -408,7 +410,7 @@ def gumbel_softmax(
     x = scores.to(compute)
     noise = _gumbel_noise(x.shape, dtype=compute, device=x.device, generator=generator)
     y_soft = masked_normalize(x + noise, mask, _tempered_softmax(tau))
-    if hard:
+    if hard and y_soft.shape[-1] > 0:  # (with no key at all the sample is empty already)
         index = y_soft.detach().argmax(dim=-1, keepdim=True)
         y_hard = torch.zeros_like(y_soft).scatter_(-1, index, 1.0)
         if mask is not None:
@@ -451,6 +453,12 @@ def _categorical_probs(weights: object, mask: object) -> tuple[Tensor, Tensor]:
     return probs, valid
 
 
+def _no_key_sample(probs: Tensor) -> CategoricalSample:
+    """The sample of rows with no key at all (``K = 0``): the no-valid-key convention."""
+    indices = torch.zeros(probs.shape[:-1], dtype=torch.long, device=probs.device)
+    return CategoricalSample(indices, probs.detach().clone(), probs.sum(dim=-1))
+
+
 def _categorical_result(probs: Tensor, valid: Tensor, indices: Tensor) -> CategoricalSample:
     indices = indices.masked_fill(~valid, 0)
     one_hot = F.one_hot(indices, probs.shape[-1]).to(probs.dtype)
@@ -490,9 +498,9 @@ def sample_categorical(
         weights: ``(..., K)``; indices and log_prob: ``(...,)``; one_hot: ``(..., K)``.
 
     Returns:
-        :class:`CategoricalSample`. Convention for a row with no valid key (all masked, or all
-        weights 0): ``indices = 0``, an all-zero ``one_hot`` and ``log_prob = 0`` with a zero
-        gradient, so such rows contribute nothing (never NaN).
+        :class:`CategoricalSample`. Convention for a row with no valid key (all masked, all
+        weights 0, or no key at all, ``K = 0``): ``indices = 0``, an all-zero ``one_hot`` and
+        ``log_prob = 0`` with a zero gradient, so such rows contribute nothing (never NaN).
 
     Example:
         >>> import torch
@@ -506,7 +514,7 @@ def sample_categorical(
     """
     probs, valid = _categorical_probs(weights, mask)
     if probs.shape[-1] == 0:
-        raise ValueError("weights must have at least one key in the last dimension")
+        return _no_key_sample(probs)
     rows = probs.detach().reshape(-1, probs.shape[-1])
     rows = rows.to(torch.float64 if rows.dtype == torch.float64 else torch.float32)
     # multinomial rejects all-zero rows: give them a uniform row, discarded below
@@ -528,7 +536,7 @@ def argmax_categorical(weights: Tensor, *, mask: Tensor | None = None) -> Catego
     """
     probs, valid = _categorical_probs(weights, mask)
     if probs.shape[-1] == 0:
-        raise ValueError("weights must have at least one key in the last dimension")
+        return _no_key_sample(probs)
     return _categorical_result(probs, valid, probs.detach().argmax(dim=-1))
 
 
@@ -552,6 +560,8 @@ class Softmax:
         self.temperature = _check_temperature(temperature, "temperature")
 
     def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
+        scores = _check_scores(scores)
+        mask = _check_mask(mask, scores)
         if self.temperature == 1.0:
             return masked_softmax(scores, mask)
         # Shift before dividing by T: large scores over a tiny T must not overflow.
@@ -584,7 +594,8 @@ class LinearNormalization:
         return scores / torch.where(total > 0, total, torch.ones_like(total))
 
     def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
-        return masked_normalize(scores, mask, self._normalize)
+        scores = _check_scores(scores)
+        return masked_normalize(scores, _check_mask(mask, scores), self._normalize)
 
     def __repr__(self) -> str:
         return "LinearNormalization()"

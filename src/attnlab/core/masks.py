@@ -12,6 +12,7 @@ guarantees below hold everywhere:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -27,6 +28,15 @@ __all__ = [
 ]
 
 Normalizer = Callable[[Tensor], Tensor]
+
+
+def _check_length(value: object, name: str) -> int:
+    """A sequence length or count: an ``int`` (not a ``bool``) ``>= 0``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= 0, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value}")
+    return value
 
 
 def lengths_to_mask(
@@ -51,7 +61,17 @@ def lengths_to_mask(
                 [ True,  True,  True, False]])
     """
     if not isinstance(lengths, Tensor):
-        lengths = torch.as_tensor(lengths, device=device)
+        if not isinstance(lengths, (list, tuple)):
+            raise TypeError(
+                f"lengths must be a 1-D integer tensor or a list of ints, "
+                f"got {type(lengths).__name__}"
+            )
+        try:
+            # an empty list would become float32: it is an empty batch of integer lengths
+            empty = torch.long if len(lengths) == 0 else None
+            lengths = torch.as_tensor(lengths, dtype=empty, device=device)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"lengths must hold integers, got {lengths!r}") from err
     if lengths.dim() != 1:
         raise ValueError(
             f"lengths must be a 1-D tensor of shape (B,), got shape {tuple(lengths.shape)}"
@@ -65,7 +85,7 @@ def lengths_to_mask(
     longest = int(lengths.max()) if lengths.numel() else 0
     if max_length is None:
         max_length = longest
-    elif max_length < longest:
+    elif _check_length(max_length, "max_length") < longest:
         raise ValueError(f"max_length={max_length} is shorter than the longest length {longest}")
     positions = torch.arange(max_length, device=lengths.device)
     return positions.unsqueeze(0) < lengths.unsqueeze(1)
@@ -93,7 +113,10 @@ def causal_mask(
                 [1, 1, 0],
                 [1, 1, 1]], dtype=torch.int32)
     """
-    k_len = q_len if k_len is None else k_len
+    q_len = _check_length(q_len, "q_len")
+    k_len = q_len if k_len is None else _check_length(k_len, "k_len")
+    if batch_size is not None:
+        _check_length(batch_size, "batch_size")
     i = torch.arange(q_len, device=device).unsqueeze(1)
     j = torch.arange(k_len, device=device).unsqueeze(0)
     mask = j <= i + (k_len - q_len)
@@ -122,9 +145,14 @@ def band_mask(
                 [0, 1, 1, 1],
                 [0, 0, 1, 1]], dtype=torch.int32)
     """
+    if isinstance(window_size, bool) or not isinstance(window_size, int):
+        raise TypeError(f"window_size must be an integer >= 1, got {type(window_size).__name__}")
     if window_size < 1:
         raise ValueError(f"window_size must be >= 1, got {window_size}")
-    k_len = q_len if k_len is None else k_len
+    q_len = _check_length(q_len, "q_len")
+    k_len = q_len if k_len is None else _check_length(k_len, "k_len")
+    if batch_size is not None:
+        _check_length(batch_size, "batch_size")
     i = torch.arange(q_len, device=device).unsqueeze(1)
     j = torch.arange(k_len, device=device).unsqueeze(0)
     if causal:
@@ -167,10 +195,25 @@ def masked_normalize(
         tensor([[0.2689, 0.7311, 0.0000],
                 [0.0000, 0.0000, 0.0000]])
     """
+    if not isinstance(scores, Tensor) or not scores.is_floating_point():
+        got = scores.dtype if isinstance(scores, Tensor) else type(scores).__name__
+        raise TypeError(f"scores must be a floating-point tensor, got {got}")
     if mask is None:
         return normalizer(scores)
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {mask.dtype}")
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {got}")
+    # The mask may broadcast over the scores, never the other way: a mask that would enlarge
+    # the result (e.g. (4, B, Lk) against (B, Lk) scores) is a layout error, not a broadcast.
+    try:
+        broadcast = torch.broadcast_shapes(mask.shape, scores.shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != scores.shape:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+            f"{tuple(scores.shape)}"
+        )
     valid_row = mask.any(dim=dim, keepdim=True)
     fill = torch.finfo(scores.dtype).min
     filled = scores.masked_fill(~mask, fill)
@@ -192,13 +235,33 @@ def masked_softmax(
 
     .. math:: a_{ij} = \\frac{m_{ij} \\exp(s_{ij} / T)}{\\sum_k m_{ik} \\exp(s_{ik} / T)}
 
+    ``T`` must be a finite number ``> 0``; any such ``T`` is safe, however small: the row
+    maximum is subtracted before dividing by ``T``.
+
     Example:
         >>> import torch
         >>> masked_softmax(torch.zeros(1, 4), torch.tensor([[True, True, False, False]]))
         tensor([[0.5000, 0.5000, 0.0000, 0.0000]])
     """
-    if temperature != 1.0:
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        scores = scores / temperature
-    return masked_normalize(scores, mask, lambda x: torch.softmax(x, dim=dim), dim=dim)
+    if not isinstance(scores, Tensor) or not scores.is_floating_point():
+        got = scores.dtype if isinstance(scores, Tensor) else type(scores).__name__
+        raise TypeError(f"scores must be a floating-point tensor, got {got}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a positive float, got {type(temperature).__name__}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    if temperature == 1.0:
+        return masked_normalize(scores, mask, lambda x: torch.softmax(x, dim=dim), dim=dim)
+
+    def tempered(x: Tensor) -> Tensor:
+        # Shift by the row maximum *before* dividing by T: a tiny T (or huge scores) would
+        # otherwise overflow x / T to inf and give inf - inf = NaN. Half precision is
+        # computed in float32.
+        if x.shape[dim] == 0:
+            return x.clone()
+        work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        top = work.detach().amax(dim=dim, keepdim=True)
+        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+        return torch.softmax((work - top) / temperature, dim=dim).to(x.dtype)
+
+    return masked_normalize(scores, mask, tempered, dim=dim)

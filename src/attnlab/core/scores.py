@@ -466,10 +466,11 @@ def _tile_shape(
     split only when one query row alone exceeds the budget. The tile never drops below one
     ``(b, i, j)`` triple, so the budget is exceeded only when ``hidden * itemsize`` is.
     """
-    budget = max(1, chunk_bytes // (hidden * itemsize))  # (b, i, j) triples per tile
-    nj = min(k_len, budget)
-    ni = min(q_len, max(1, budget // nj))
-    nb = min(batch, max(1, budget // (ni * nj)))
+    budget = max(1, chunk_bytes // (max(hidden, 1) * itemsize))  # (b, i, j) triples per tile
+    # Every side is at least 1, also for empty inputs (B, Lq or Lk = 0), which get no tile.
+    nj = max(1, min(k_len, budget))
+    ni = max(1, min(q_len, budget // nj))
+    nb = max(1, min(batch, budget // (ni * nj)))
     return nb, ni, nj
 
 

@@ -31,8 +31,9 @@ This module provides
 * :class:`MovingAverageBaseline`: the baseline ``b_k`` of the paper.
 
 Convention:
-    * A query with no valid key gets ``index = 0``, an all-zero one-hot row, a zero context,
-      ``log_prob = 0`` and ``entropy = 0``, with zero gradients (never NaN).
+    * A query with no valid key (all masked, or ``Lk = 0``) gets ``index = 0``, an all-zero
+      one-hot row, a zero context, ``log_prob = 0`` and ``entropy = 0``, with zero gradients
+      (never NaN).
     * ``log_prob`` equals ``torch.distributions.Categorical(probs=probs).log_prob(indices)`` on
       every row with a valid key, in both modes.
 """
@@ -234,15 +235,18 @@ class HardAttention(nn.Module):
         """
         query, key, value = check_query_key_value(query, key, value)
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
-        if k_len == 0:
-            raise ValueError("key must have at least one position (Lk >= 1)")
         if mask is not None:
             mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
 
         scores = self.score(query, key)  # e_{t,i}, eq. 4: (b, i, j)
         probs = masked_softmax(scores, mask)  # alpha_{t,i}, eq. 5
         entropy = _categorical_entropy(probs)
-        if not self.training:
+        if k_len == 0:
+            # No key at all: every query follows the no-valid-key convention (index 0, an empty
+            # one-hot row, zero log-probability and zero context).
+            sample = argmax_categorical(probs)
+            indices, weights, log_prob = sample.indices, sample.one_hot, sample.log_prob
+        elif not self.training:
             sample = argmax_categorical(probs, mask=mask)
             indices, weights, log_prob = sample.indices, sample.one_hot, sample.log_prob
         elif self.mode == "reinforce":

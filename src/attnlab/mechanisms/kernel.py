@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.attend import attend
-from attnlab.core.checks import check_mask, check_query_key_value, check_size
+from attnlab.core.checks import check_bool, check_mask, check_query_key_value, check_size
 from attnlab.core.distributions import LinearNormalization
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
@@ -178,8 +178,11 @@ class KernelAttention(nn.Module):
         phi_q = (log_q - log_q.amax(dim=-1, keepdim=True).detach()).exp()
         valid = key_valid.unsqueeze(-1)  # (b, j, 1)
         lowest = torch.finfo(log_k.dtype).min
-        shift = torch.where(valid, log_k, lowest).amax(dim=(1, 2), keepdim=True)  # (b, 1, 1)
-        shift = torch.where(shift > lowest, shift, 0.0).detach()  # batch with no valid key
+        if log_k.shape[1] == 0:  # no key at all (Lk = 0): nothing to shift
+            shift = log_k.new_zeros(log_k.shape[0], 1, 1)
+        else:
+            shift = torch.where(valid, log_k, lowest).amax(dim=(1, 2), keepdim=True)  # (b, 1, 1)
+            shift = torch.where(shift > lowest, shift, 0.0).detach()  # batch with no valid key
         # Select before exp: masked (possibly huge) entries never reach exp or its gradient.
         phi_k = torch.where(valid, log_k - shift, lowest).exp()
         return phi_q, phi_k
@@ -203,6 +206,7 @@ class KernelAttention(nn.Module):
             key_dim=self.key_dim,
             value_dim=self.value_dim,
         )
+        check_bool(need_weights, "need_weights")
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
         checked = None
         if mask is not None:

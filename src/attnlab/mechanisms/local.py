@@ -152,8 +152,6 @@ def _check_qkv(
         raise ValueError(
             f"key and value must have the same length Lk, got {k.shape[1]} and {v.shape[1]}"
         )
-    if k.shape[1] == 0:
-        raise ValueError("key must have at least one position (Lk >= 1)")
     return q, k, v
 
 
@@ -163,7 +161,7 @@ def _window_mask(mask: Tensor | None, positions: Tensor, k_len: int, batch: int)
     ``mask`` is a checked ``(B|1, Lq|1, Lk)`` mask; ``positions`` is ``(B|1, Lq, w)``.
     """
     inside = (positions >= 0) & (positions < k_len)
-    if mask is None:
+    if mask is None or k_len == 0:  # no key (Lk = 0): no slot is inside
         return inside.expand(batch, -1, -1)
     q_len, window = positions.shape[-2], positions.shape[-1]
     full = mask.expand(batch, q_len, k_len)  # a view: no (B, Lq, Lk) allocation for (B, Lk) masks
@@ -267,7 +265,10 @@ def _gathered_window(
     k_len = k.shape[1]
     positions = starts.unsqueeze(-1) + torch.arange(window, device=q.device)  # (b, i, w)
     valid = _window_mask(mask, positions, k_len, batch)
-    index = positions.clamp(0, k_len - 1).reshape(batch, q_len * window, 1)
+    if k_len == 0:
+        # No key: gather from one zero position instead; every slot is invalid (weight 0).
+        k, v = F.pad(k, (0, 0, 0, 1)), F.pad(v, (0, 0, 0, 1))
+    index = positions.clamp(0, max(k_len - 1, 0)).reshape(batch, q_len * window, 1)
 
     def gather(x: Tensor) -> Tensor:
         rows = x.gather(1, index.expand(-1, -1, x.shape[-1]))  # (b, i w, d)
@@ -544,6 +545,7 @@ class LocalAttention(nn.Module):
         if value is None:
             value = key
         q, k, v = _check_qkv(query, key, value)
+        check_dim(q, -1, self.query_dim, "query", "query_dim")
         batch, q_len, k_len = q.shape[0], q.shape[1], k.shape[1]
         if mask is not None:
             mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
@@ -566,7 +568,7 @@ class LocalAttention(nn.Module):
             )
             return LocalAttentionOutput(context, weights, positions.expand(batch, -1, -1), centers)
 
-        if mask is None:
+        if mask is None or k_len == 0:
             source_len = torch.full((batch,), float(k_len), device=q.device, dtype=q.dtype)
         else:
             # S: one past the last key any query of the example may see (the length of a

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from attnlab.core.attend import dot_product_attention
 from attnlab.core.checks import (
     check_attn_bias,
+    check_bool,
     check_dim,
     check_mask,
     check_probability,
@@ -327,6 +328,7 @@ class MultiHeadAttention(nn.Module):
         """
         check_tensor(query, "query", ndim=3, layout="(B, Lq, dim)")
         check_dim(query, -1, self.dim, "query", "dim")
+        check_bool(need_weights, "need_weights")
         if key is None:
             if value is not None:
                 raise ValueError("value was given without key; pass key too (or neither)")

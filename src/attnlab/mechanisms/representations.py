@@ -225,6 +225,8 @@ class MetaEmbedding(nn.Module):
         """BiLSTM states ``h_{i,j}`` of each set's sequence: ``(B, L, n, d') -> (B, L, n, 2m)``."""
         assert self.lstm is not None
         batch, length, n_sets, dim = projected.shape
+        if batch == 0 or length == 0:  # nothing to read: the LSTM rejects empty sequences
+            return projected.new_zeros(batch, length, n_sets, 2 * self.lstm.hidden_size)
         sequences = projected.transpose(1, 2).reshape(batch * n_sets, length, dim)  # (b n, i, d)
         if mask is None:
             states, _ = self.lstm(sequences)

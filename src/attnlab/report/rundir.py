@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "HISTORY_FILE",
     "LOG_FILE",
     "METRICS_FILE",
+    "MIN_FREE_BYTES",
     "PLOTS_DIR",
     "REPORT_FILE",
     "RUN_FILE",
@@ -78,11 +80,17 @@ def default_run_dir(name: str, *, root: str | Path = "runs") -> Path:
     return candidate
 
 
-def check_writable(path: str | Path) -> Path:
+MIN_FREE_BYTES = 16 * 2**20
+"""Free space a run folder needs before a run starts (logs, plots, report, small checkpoints);
+experiments that write large checkpoints check for more through the training loop."""
+
+
+def check_writable(path: str | Path, *, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
     """Make sure ``path`` is a folder this process can write (creating it); fail early.
 
     Raises:
-        ReportError: it is a file, cannot be created, or a test file cannot be written in it.
+        ReportError: it is a file, cannot be created, a test file cannot be written in it, or
+            its disk has less than ``min_free_bytes`` free.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -97,6 +105,12 @@ def check_writable(path: str | Path) -> Path:
         probe.unlink()
     except OSError as error:
         raise ReportError(f"{str(path)!r} is not writable: {error.strerror or error}") from error
+    free = shutil.disk_usage(path).free
+    if free < min_free_bytes:
+        raise ReportError(
+            f"{str(path)!r} has {free / 2**20:.1f} MiB free, less than the "
+            f"{min_free_bytes / 2**20:.0f} MiB a run needs (is the disk full?)"
+        )
     return path
 
 
@@ -128,6 +142,8 @@ class RunDirectory:
                 a run (unless ``resume``), or ``resume`` is asked and it holds no run.
         """
         path = Path(path)
+        if resume and not (path / RUN_FILE).exists():  # checked first: nothing is created
+            raise ReportError(f"cannot resume: {str(path)!r} holds no {RUN_FILE}")
         try:
             check_writable(path)
         except ReportError as error:
@@ -137,8 +153,6 @@ class RunDirectory:
             raise ReportError(
                 f"{str(path)!r} already holds a run; choose another --out (or --resume it)"
             )
-        if resume and not holds_run:
-            raise ReportError(f"cannot resume: {str(path)!r} holds no {RUN_FILE}")
         try:
             (path / PLOTS_DIR).mkdir(exist_ok=True)
         except OSError as error:

@@ -8,7 +8,10 @@ What :func:`fit` does, in order:
 4. builds the optimiser from :class:`~attnlab.train.config.TrainConfig` (with optional
    parameter groups, e.g. a lower rate for a spatial transformer's localisation network);
 5. with ``resume=True``, restores model, optimiser, schedule, history and best metric from
-   ``run_dir/last.pt``;
+   ``run_dir/last.pt`` (a damaged file is refused with a :class:`CheckpointError`, never loaded
+   in part), removes the temporary files of a checkpoint write that was killed, and records
+   in the ``resume`` event whether the previous attempt ended without ``finish`` or ``error``
+   (``interrupted``: killed);
 6. per epoch: re-seeds every RNG from ``(seed, epoch, rank)``, sets the scheduled learning
    rate, trains with a progress bar, evaluates, updates best / plateau / early stopping,
    writes ``best.pt`` (on improvement) and ``last.pt`` atomically, and appends one line to
@@ -652,7 +655,11 @@ def _prepare_run_dir(
 
 
 class _EventLog:
-    """Appends one JSON line per event to ``run_dir/train_events.jsonl`` (rank 0 only)."""
+    """Appends one JSON line per event to ``run_dir/train_events.jsonl`` (rank 0 only).
+
+    Every line holds ``event`` and ``time`` (UTC, ISO 8601); an epoch record's own ``time``
+    (its duration in seconds) is logged as ``time_s`` so that it cannot replace the timestamp.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -663,16 +670,53 @@ class _EventLog:
         record = {
             "event": event,
             "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            **fields,
+            **{("time_s" if k == "time" else k): v for k, v in fields.items()},
         }
+        line = (json.dumps(record, default=str) + "\n").encode("utf-8")
         # Best effort: the log must never hide the error that is being recorded.
         try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, default=str) + "\n")
+            with open(self.path, "a+b") as f:
+                # A process killed while appending leaves a line without its newline: start on
+                # a fresh line so that the torn record never swallows this one.
+                if f.seek(0, os.SEEK_END) > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = b"\n" + line
+                f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError:
             pass
+
+    def last_event(self) -> str | None:
+        """The name of the last complete event in the log (``None`` when there is none)."""
+        if self.path is None or not self.path.is_file():
+            return None
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except OSError:
+            return None
+        for raw in reversed(lines):
+            try:
+                record = json.loads(raw)
+            except ValueError:  # a line torn by a killed process
+                continue
+            if isinstance(record, dict) and isinstance(record.get("event"), str):
+                return str(record["event"])
+        return None
+
+
+def _remove_stale_temporaries(run_path: Path) -> list[str]:
+    """Delete the temporary files a killed :func:`save_checkpoint` left behind; their names."""
+    removed = []
+    for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
+        for tmp in run_path.glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+                removed.append(tmp.name)
+            except OSError:
+                pass
+    return sorted(removed)
 
 
 def _check_resume_state(
@@ -940,6 +984,10 @@ def _train_epochs(
     wrote_best = False
 
     if resume and last_path is not None and last_path.is_file():
+        # What ended the previous attempt: "finish" / "error" were recorded; anything else
+        # (an "epoch" line last) means the process was killed (kill -9, power loss, OOM killer).
+        previous = events.last_event()
+        removed = _remove_stale_temporaries(last_path.parent) if context.is_main else []
         state = load_checkpoint(last_path)
         _check_resume_state(state, config, monitor, last_path)
         _load_model(model, state["model"], last_path)
@@ -957,7 +1005,15 @@ def _train_epochs(
         wrote_best = best_path is not None and best_path.is_file()
         if config.restore_best and wrote_best and best_path is not None:
             best_weights = load_checkpoint(best_path)["model"]
-        events.write("resume", epoch=start_epoch, step=step, checkpoint=str(last_path))
+        events.write(
+            "resume",
+            epoch=start_epoch,
+            step=step,
+            checkpoint=str(last_path),
+            previous_event=previous,
+            interrupted=previous not in ("finish", "error"),
+            removed_temporaries=removed,
+        )
     else:
         events.write(
             "start",

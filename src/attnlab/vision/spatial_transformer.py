@@ -32,6 +32,7 @@ Convention:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -321,9 +322,10 @@ class MLPLocalisation(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = check_tensor(x, "x", ndim=(2, 3, 4), layout="(B, C, H, W)")
-        if x[0].numel() != self.in_features:
+        per_sample = math.prod(x.shape[1:])  # also for an empty batch
+        if per_sample != self.in_features:
             raise ValueError(
-                f"x has {x[0].numel()} elements per sample (shape {tuple(x.shape)}) but "
+                f"x has {per_sample} elements per sample (shape {tuple(x.shape)}) but "
                 f"in_features is {self.in_features}"
             )
         return self.regression(self.features(x))  # (b, p)
@@ -528,6 +530,8 @@ def spatial_transformer_param_groups(model: nn.Module, base_lr: float) -> list[d
         >>> [(g["lr"], len(g["params"])) for g in spatial_transformer_param_groups(model, 0.01)]
         [(0.001, 6), (0.01, 2)]
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     check_positive(base_lr, "base_lr")
     rates: dict[int, float] = {}
     for module in model.modules():
