@@ -58,10 +58,10 @@ def test_compiled_equals_eager(entry) -> None:
     compiled = torch.compile(module, backend="aot_eager")
     got_out, got_grads = _run(compiled, args, kwargs)
     assert len(got_out) == len(want_out) and want_out
-    for got, want in zip(got_out, want_out):
+    for got, want in zip(got_out, want_out, strict=True):
         assert_close(got, want, atol=1e-10, rtol=1e-8)
     assert len(got_grads) == len(want_grads)
-    for got, want in zip(got_grads, want_grads):
+    for got, want in zip(got_grads, want_grads, strict=True):
         assert_close(got, want, atol=1e-10, rtol=1e-8)
 
 
