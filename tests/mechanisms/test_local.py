@@ -374,3 +374,74 @@ def test_registered_with_local_tags() -> None:
         k_len = args[1].shape[1] if len(args) > 1 else args[0].shape[1]
         masked = ~mask[:, None].expand(-1, out.weights.shape[1], -1)
         assert (out.dense_weights(k_len)[masked] == 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# fused path: need_weights=False and the FlexAttention kernel
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sliding_window_fused_path_equals_weights_path(causal: bool) -> None:
+    torch.manual_seed(0)
+    attn = SlidingWindowAttention(8, window_size=5, causal=causal, backend="blocked")
+    x = torch.randn(2, 11, 8)
+    mask = torch.ones(2, 11, dtype=torch.bool)
+    mask[1, 7:] = False
+    full = attn(x, mask=mask)
+    fused = attn(x, mask=mask, need_weights=False)
+    assert fused.weights is None and fused.positions is None
+    torch.testing.assert_close(fused.context, full.context)
+    with pytest.raises(ValueError, match="need_weights=False"):
+        fused.dense_weights(11)
+
+
+def test_sliding_window_rejects_an_unknown_backend() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        SlidingWindowAttention(8, window_size=5, backend="cuda")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_flex_backend_equals_the_blocked_kernel(causal: bool) -> None:
+    from attnlab.mechanisms.flex import flex_attention_available
+
+    if not flex_attention_available():
+        pytest.skip("this torch has no FlexAttention")
+    torch.manual_seed(0)
+    blocked = SlidingWindowAttention(8, window_size=5, causal=causal, backend="blocked")
+    flex = SlidingWindowAttention(8, window_size=5, causal=causal, backend="flex")
+    flex.load_state_dict(blocked.state_dict())
+    x = torch.randn(2, 40, 8)
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[0, 30:] = False  # padding
+    mask[1, :] = False  # a fully masked sequence: zero context, no NaN
+    mask[1, 3] = True
+    with torch.no_grad():  # FlexAttention has no backward on the CPU (it has on CUDA)
+        want = blocked(x, mask=mask).context
+        got = flex(x, mask=mask, need_weights=False)
+        empty = torch.zeros(2, 40, dtype=torch.bool)
+        got_empty = flex(x, mask=empty, need_weights=False).context
+    assert got.weights is None
+    torch.testing.assert_close(got.context, want, atol=2e-5, rtol=1e-4)
+    assert torch.equal(got_empty, torch.zeros_like(got_empty))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_auto_backend_on_cuda_uses_flex_and_matches_forward_and_backward(
+    dtype: torch.dtype,
+) -> None:
+    torch.manual_seed(0)
+    blocked = SlidingWindowAttention(64, window_size=33, backend="blocked").cuda().to(dtype)
+    auto = SlidingWindowAttention(64, window_size=33, backend="auto").cuda().to(dtype)
+    auto.load_state_dict(blocked.state_dict())
+    x = torch.randn(2, 256, 64, device="cuda", dtype=dtype, requires_grad=True)
+    mask = torch.ones(2, 256, dtype=torch.bool, device="cuda")
+    mask[1, 200:] = False
+    want = blocked(x, mask=mask).context
+    (gw,) = torch.autograd.grad(want.float().sum(), x)
+    got = auto(x, mask=mask, need_weights=False)
+    assert got.weights is None
+    (gg,) = torch.autograd.grad(got.context.float().sum(), x)
+    tol = 2e-2 if dtype == torch.bfloat16 else 1e-4
+    torch.testing.assert_close(got.context, want, atol=tol, rtol=tol)
+    torch.testing.assert_close(gg, gw, atol=tol * 5, rtol=tol * 5)

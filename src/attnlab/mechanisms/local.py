@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_dim, check_mask, check_size, check_tensor
+from attnlab.core.checks import check_bool, check_dim, check_mask, check_size, check_tensor
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import Score, build_score
@@ -124,15 +124,20 @@ class LocalAttentionOutput(NamedTuple):
         positions: ``(B, Lq, w)`` int64, the key position of each slot (may be ``< 0`` or
             ``>= Lk`` at the sequence edges).
         centers: ``(B, Lq)``, the window centre ``p_t`` (real-valued for local-p).
+
+    ``weights`` and ``positions`` are ``None`` when :class:`SlidingWindowAttention` is called
+    with ``need_weights=False``.
     """
 
     context: Tensor
-    weights: Tensor
-    positions: Tensor
+    weights: Tensor | None
+    positions: Tensor | None
     centers: Tensor
 
     def dense_weights(self, k_len: int) -> Tensor:
         """The dense ``(B, Lq, Lk)`` weights, see :func:`window_to_dense` (``O(Lq Lk)``)."""
+        if self.weights is None or self.positions is None:
+            raise ValueError("this output has no weights: it was computed with need_weights=False")
         return window_to_dense(self.weights, self.positions, k_len)
 
 
@@ -278,6 +283,10 @@ def _gathered_window(
     scores = scores.reshape(batch, q_len, window)
     weights = masked_softmax(scores, valid)
     return weights, positions, gather(v).reshape(batch, q_len, window, v.shape[-1])
+
+
+SLIDING_BACKENDS: tuple[str, ...] = ("auto", "flex", "blocked")
+"""Kernels of :class:`SlidingWindowAttention`'s fused path (``need_weights=False``)."""
 
 
 def _scaled_dot(q: Tensor, k: Tensor) -> Tensor:
@@ -633,6 +642,10 @@ class SlidingWindowAttention(nn.Module):
         dim: ``d``, the model size (input, queries, keys and values).
         window_size: keys per query, ``2D + 1`` (odd) unless ``causal``.
         causal: look back only.
+        backend: the kernel of the fused path (``need_weights=False``): ``"auto"``
+            (FlexAttention on CUDA, the blocked kernel elsewhere), ``"flex"``
+            (:func:`~attnlab.mechanisms.flex.flex_sliding_window_attention`, compiled once per
+            shape) or ``"blocked"``. With weights the blocked kernel always runs.
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -660,12 +673,16 @@ class SlidingWindowAttention(nn.Module):
         *,
         window_size: int,
         causal: bool = False,
+        backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.dim = check_size(dim, "dim")
         self.window_size = check_size(window_size, "window_size")
+        if backend not in SLIDING_BACKENDS:
+            raise ValueError(f"backend must be one of {SLIDING_BACKENDS}, got {backend!r}")
+        self.backend = backend
         if not isinstance(causal, bool):
             raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
         if not causal and self.window_size % 2 == 0:
@@ -677,18 +694,39 @@ class SlidingWindowAttention(nn.Module):
         self.k_proj = nn.Linear(dim, dim, device=device, dtype=dtype)
         self.v_proj = nn.Linear(dim, dim, device=device, dtype=dtype)
 
-    def forward(self, x: Tensor, *, mask: Tensor | None = None) -> LocalAttentionOutput:
-        """Banded self-attention over ``x (B, L, d)``; ``mask`` ``(B, L)`` or ``(B, L, L)``."""
+    def forward(
+        self, x: Tensor, *, mask: Tensor | None = None, need_weights: bool = True
+    ) -> LocalAttentionOutput:
+        """Banded self-attention over ``x (B, L, d)``; ``mask`` ``(B, L)`` or ``(B, L, L)``.
+
+        With ``need_weights=False`` the output's ``weights`` and ``positions`` are ``None`` and
+        the context may come from FlexAttention (see ``backend``).
+        """
         check_tensor(x, "x", ndim=3, layout="(B, L, d)")
         check_dim(x, -1, self.dim, "x", "dim")
-        return sliding_window_attention(
-            self.q_proj(x),
-            self.k_proj(x),
-            self.v_proj(x),
-            window_size=self.window_size,
-            causal=self.causal,
-            mask=mask,
+        check_bool(need_weights, "need_weights")
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        use_flex = not need_weights and (
+            self.backend == "flex" or (self.backend == "auto" and x.is_cuda)
         )
+        if use_flex and x.shape[0] > 0 and x.shape[1] > 0:
+            from attnlab.mechanisms.flex import flex_sliding_window_attention
+
+            context = flex_sliding_window_attention(
+                q, k, v, window_size=self.window_size, causal=self.causal, mask=mask
+            )
+            batch, length = x.shape[0], x.shape[1]
+            centers = torch.arange(length, device=x.device, dtype=x.dtype).expand(batch, length)
+            return LocalAttentionOutput(context, None, None, centers)
+        out = sliding_window_attention(
+            q, k, v, window_size=self.window_size, causal=self.causal, mask=mask
+        )
+        if need_weights:
+            return out
+        return LocalAttentionOutput(out.context, None, None, out.centers)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, window_size={self.window_size}, causal={self.causal}"
+        return (
+            f"dim={self.dim}, window_size={self.window_size}, causal={self.causal}, "
+            f"backend={self.backend!r}"
+        )

@@ -1,0 +1,116 @@
+"""Banded attention through FlexAttention: the fused path of sliding-window attention.
+
+:func:`flex_sliding_window_attention` computes the context of
+:func:`attnlab.mechanisms.local.sliding_window_attention` (scaled dot-product score, window
+``|i - j| <= (w - 1) / 2`` or causal ``0 <= i - j < w``, optional boolean mask) with
+:func:`torch.nn.attention.flex_attention.flex_attention`: the band and the mask become a block
+mask, blocks outside the band are skipped, and no weight tensor is written. It is the path
+:class:`~attnlab.mechanisms.local.SlidingWindowAttention` takes on CUDA when
+``need_weights=False`` (``backend="auto"``); on the CPU the blocked kernel of
+:mod:`attnlab.mechanisms.local` is faster, and FlexAttention needs a compilation (seconds) per
+new shape, so it is used there only when asked for (``backend="flex"``).
+
+Conventions are the library's: ``mask`` is boolean, ``True`` = may attend, ``(B, Lk)`` or
+``(B, Lq, Lk)``; a query with no valid key in its window gets a zero context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from attnlab.core.checks import check_mask, check_size, check_tensor
+
+__all__ = ["flex_attention_available", "flex_sliding_window_attention"]
+
+
+def flex_attention_available() -> bool:
+    """Whether this torch build has FlexAttention (torch >= 2.5)."""
+    try:
+        import torch.nn.attention.flex_attention  # noqa: F401
+    except ImportError:  # pragma: no cover - older torch
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _compiled_flex() -> Callable[..., Tensor]:
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def flex_sliding_window_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    *,
+    window_size: int,
+    causal: bool = False,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Context of banded scaled dot-product attention, computed by FlexAttention.
+
+    Equal to ``sliding_window_attention(query, key, value, window_size=w, causal=causal,
+    mask=mask).context``.
+
+    Args:
+        query: ``(B, Lq, D)`` or ``(B, H, Lq, D)``.
+        key: ``(B, Lk, D)`` or ``(B, H, Lk, D)``.
+        value: ``(B, Lk, Dv)`` or ``(B, H, Lk, Dv)``.
+        window_size: ``w``, keys per query (odd unless ``causal``).
+        causal: look back only (``0 <= i - j < w``).
+        mask: boolean, ``True`` = may attend; ``(B, Lk)`` or ``(B, Lq, Lk)`` (shared by heads).
+
+    Returns:
+        The context, shaped like ``query`` with ``Dv`` features.
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(1, 8, 4)
+        >>> flex_sliding_window_attention(x, x, x, window_size=3).shape  # doctest: +SKIP
+        torch.Size([1, 8, 4])
+    """
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    if not isinstance(query, Tensor):
+        raise TypeError(f"query must be a Tensor, got {type(query).__name__}")
+    heads = query.dim() == 4
+    ndim, layout = (4, "(B, H, L, D)") if heads else (3, "(B, L, D)")
+    q = check_tensor(query, "query", ndim=ndim, layout=layout)
+    k = check_tensor(key, "key", ndim=ndim, layout=layout)
+    v = check_tensor(value, "value", ndim=ndim, layout=layout)
+    if not heads:
+        q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"query and key must have the same feature size, got {q.shape[-1]} and {k.shape[-1]}"
+        )
+    window = check_size(window_size, "window_size")
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+    if not causal and window % 2 == 0:
+        raise ValueError(f"window_size must be odd when causal=False, got {window}")
+    batch, q_len, k_len = q.shape[0], q.shape[2], k.shape[2]
+    keep = None
+    if mask is not None:
+        keep = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
+        keep = keep.expand(batch, q_len, k_len)
+    half = window // 2
+
+    def band(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
+        if causal:
+            inside = (q_idx >= kv_idx) & (q_idx - kv_idx < window)
+        else:
+            inside = (q_idx - kv_idx <= half) & (kv_idx - q_idx <= half)
+        if keep is not None:
+            inside = inside & keep[b, q_idx, kv_idx]
+        return inside
+
+    block_mask = create_block_mask(band, batch, None, q_len, k_len, device=q.device)
+    out = _compiled_flex()(q, k, v, block_mask=block_mask)
+    return out if heads else out.squeeze(1)
