@@ -260,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_bench.add_argument("--json", default=None, metavar="OUT", help="write the results here")
     p_bench.add_argument(
+        "--markdown",
+        default=None,
+        metavar="OUT",
+        help="write a Markdown page of the run (machine, targets, tables), as BENCHMARKS.md",
+    )
+    p_bench.add_argument(
         "--quick", action="store_true",
         help="small sizes: every suite in about two minutes (targets stated for the issue's "
         "sizes are shown but not judged)",
