@@ -34,7 +34,7 @@ def _tiny(ctx: SuiteRun) -> None:
             f"sleep n={ctx.sizes['n']}",
             (
                 Variant("ours", sleeper, {"seconds": 0.0005}),
-                Variant("peer", sleeper, {"seconds": 0.002}, "peer"),
+                Variant("peer", sleeper, {"seconds": 0.03}, "peer"),
                 Variant("optional", sleeper, {"seconds": 0.0}, "optional"),
             ),
             repeats=2,
@@ -52,13 +52,24 @@ TINY = Suite(
 )
 
 
+GONE = Suite(
+    "gone_cli_suite",
+    "a suite whose dependency is missing",
+    run=_tiny,
+    sizes={"quick": {"n": 1}, "full": {"n": 2}},
+    unavailable=lambda: "needs the attnlab_no_such_xyz package",
+)
+
+
 @pytest.fixture
 def tiny() -> Iterator[Suite]:
     register_suite(TINY)
+    register_suite(GONE)
     try:
         yield TINY
     finally:
         unregister_suite(TINY.name)
+        unregister_suite(GONE.name)
 
 
 def test_list_names_every_suite(capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,7 +78,7 @@ def test_list_names_every_suite(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("multihead", "additive", "local", "kernel", "se_resnet", "st_cnn", "sampler",
                  "scaling", "gat"):
         assert any(line.startswith(name + " ") for line in out.splitlines())
-    assert "unavailable: needs the GAT" in out
+    assert "peers: GATConv" in out
     assert "quick:" in out and "full:" in out and "peers:" in out
 
 
@@ -92,7 +103,7 @@ def test_run_prints_table_and_writes_json(
 ) -> None:
     out_file = tmp_path / "bench.json"
     code = main([
-        "bench", "--suite", "tiny_cli_suite", "gat", "--quick", "--json", str(out_file),
+        "bench", "--suite", "tiny_cli_suite", "gone_cli_suite", "--quick", "--json", str(out_file),
         "--threads", "1", "--quiet",
     ])
     assert code == 0
@@ -101,7 +112,7 @@ def test_run_prints_table_and_writes_json(
     assert "== tiny_cli_suite: a tiny fake suite [quick sizes]" in out
     assert "vs peer" in out and "vs optional" in out and "not installed" in out
     assert "[not checked] ours >= 1.0x peer" in out  # quick sizes: shown, not judged
-    assert "unavailable: needs the GAT" in out
+    assert "unavailable: needs the attnlab_no_such_xyz package" in out
     doc = json.loads(out_file.read_text())
     assert doc["tool"] == "attnlab bench" and doc["scale"] == "quick"
     machine = doc["machine"]
@@ -110,7 +121,7 @@ def test_run_prints_table_and_writes_json(
         assert key in machine
     assert machine["torch_threads"] == 1
     assert doc["roofline"]["gflops"] > 0 and doc["roofline"]["start"]["size"] == 1024
-    assert [s["name"] for s in doc["suites"]] == ["tiny_cli_suite", "gat"]
+    assert [s["name"] for s in doc["suites"]] == ["tiny_cli_suite", "gone_cli_suite"]
     assert doc["suites"][0]["sizes"] == {"n": 1}
     assert doc["suites"][1]["status"].startswith("unavailable")
     assert doc["argv"][:2] == ["attnlab", "bench"]
@@ -119,7 +130,7 @@ def test_run_prints_table_and_writes_json(
 def test_check_fails_on_a_missed_target(tiny: Suite, capsys: pytest.CaptureFixture[str]) -> None:
     def slower(ctx: SuiteRun) -> None:
         result = ctx.run_case(
-            Case("c", (Variant("ours", sleeper, {"seconds": 0.002}),
+            Case("c", (Variant("ours", sleeper, {"seconds": 0.05}),
                        Variant("peer", sleeper, {"seconds": 0.0}, "peer")), repeats=1)
         )
         ctx.target("ours >= 1.0x peer", result.speedup("ours", "peer"), 1.0)

@@ -97,8 +97,8 @@ def test_builtin_suites_are_registered() -> None:
         assert expected in names
     for suite in list_suites():
         assert suite.description and set(suite.sizes) <= {"quick", "full"}
-    assert get_suite("gat").availability() is not None  # no GAT yet: it says so, no stub
-    assert "GAT" in (get_suite("gat").availability() or "")
+    assert get_suite("gat").availability() is None  # the GAT exists: a real suite, no stub
+    assert [p.name for p in get_suite("gat").peers] == ["GATConv"]
 
 
 def test_unknown_suite_suggests_close_names() -> None:

@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from attnlab.bench.gat_suite import GAT_SUITE
 from attnlab.bench.measure import crossover_length, fit_exponent
 from attnlab.bench.suite import Case, Peer, Suite, SuiteRun, Variant, register_suite
 from attnlab.bench.workloads import (
@@ -53,7 +54,6 @@ __all__ = ["ST_MODELS_MODULE", "SUITE_NAMES"]
 ST_MODELS_MODULE = "attnlab.experiments.jaderberg2015_distorted_mnist.models"
 """Where the distorted-MNIST classifiers of the ``st_cnn`` suite come from."""
 
-GAT_MODULE = "attnlab.mechanisms.graph"
 """Where the graph attention network of the ``gat`` suite is expected."""
 
 
@@ -714,31 +714,9 @@ register_suite(
 
 
 # ---------------------------------------------------------------------------------------------
-# gat
+# gat (the suite lives beside the GAT it measures)
 
-PYG = Peer("GATConv", "torch_geometric.nn.GATConv model with equal sizes", "torch_geometric")
-
-
-def _gat_unavailable() -> str | None:
-    if not _module_exists(GAT_MODULE):
-        return f"needs the GAT of a later issue ({GAT_MODULE}) and the Cora data set"
-    return "the GAT suite is not written yet (the GAT module exists: add the suite)"
-
-
-def _gat(ctx: SuiteRun) -> None:  # pragma: no cover - never runs while unavailable
-    raise RuntimeError("the gat suite has no measurement yet")
-
-
-register_suite(
-    Suite(
-        name="gat",
-        description="GAT epoch on Cora vs torch_geometric GATConv (target <= 1.0x time)",
-        run=_gat,
-        peers=(PYG,),
-        sizes={"quick": {}, "full": {}},
-        unavailable=_gat_unavailable,
-    )
-)
+register_suite(GAT_SUITE)
 
 
 SUITE_NAMES: tuple[str, ...] = (

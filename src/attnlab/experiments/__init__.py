@@ -83,6 +83,8 @@ EXPERIMENT_PACKAGES: tuple[str, ...] = (
     "hu2018_se_accounting",
     "hu2018_se_overhead",
     "hu2018_se_fashion_mnist",
+    "yang2016_han_reuters",
+    "velickovic2018_gat_cora",
 )
 
 __all__ = [
