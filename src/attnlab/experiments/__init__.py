@@ -85,6 +85,8 @@ EXPERIMENT_PACKAGES: tuple[str, ...] = (
     "hu2018_se_fashion_mnist",
     "yang2016_han_reuters",
     "velickovic2018_gat_cora",
+    "vinyals2015_pointer",
+    "lu2016_coattention_sort_of_clevr",
 )
 
 __all__ = [
