@@ -90,10 +90,15 @@ def make_fake(
     )
 
 
-def missing_data(reason: str) -> DataRequirement:
-    """A dataset that is never available."""
+def missing_data(
+    reason: str,
+    *,
+    fallback: str | None = None,
+    fallback_scales: tuple[str, ...] = ("smoke", "quick"),
+) -> DataRequirement:
+    """A dataset that is never available (with an optional stand-in at ``fallback_scales``)."""
 
     def check(data_dir: Path | None) -> str | None:
         return reason
 
-    return DataRequirement("fakedata", "a dataset nobody has", check)
+    return DataRequirement("fakedata", "a dataset nobody has", check, fallback, fallback_scales)

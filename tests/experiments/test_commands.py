@@ -170,3 +170,27 @@ def test_report_regenerates_and_compares(
 def test_list_and_demo_still_work(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     assert "mechanism(s)" in capsys.readouterr().out
+
+
+def test_reproduce_uses_fallbacks_and_selects_with_only(
+    fake_registry: ExperimentRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stand_in = missing_data("x.gz not found", fallback="generated stand-in")
+    fake_registry.register(make_fake("fake_standin", datasets=(stand_in,)))
+    out = tmp_path / "some"
+    assert main(["reproduce", "--quiet", "--only", "fake_standin,fake_pass",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fake_standin: finished" in printed and "fake_pass: finished" in printed
+    assert "fake_miss" not in printed
+    assert "data source: fakedata missing, used generated stand-in" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert {r["name"]: r["data_fallbacks"] for r in summary["runs"]} == {
+        "fake_pass": {}, "fake_standin": {"fakedata": "generated stand-in"}}
+    assert main(["reproduce", "--quiet", "--scale", "full", "--only", "fake_standin",
+                 "--out", str(tmp_path / "full")]) == 0
+    assert "fake_standin: skipped (data missing: fakedata: x.gz not found)" in (
+        capsys.readouterr().out)
+    assert main(["experiments"]) == 0
+    assert "quick scale uses a stand-in: fakedata -> generated stand-in" in (
+        capsys.readouterr().out)

@@ -1,7 +1,8 @@
 """Registry-driven: every registered experiment builds every scale and runs at smoke scale.
 
 A new experiment is covered as soon as it is listed in ``EXPERIMENT_PACKAGES``. When its data is
-missing the smoke run is skipped, except when ``ATTNLAB_DATA`` is set (CI): then it fails.
+missing and it declares no smoke-scale fallback the smoke run is skipped, except when
+``ATTNLAB_DATA`` is set (CI): then it fails.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def test_every_scale_builds(name: str) -> None:
 def test_every_experiment_runs_at_smoke_scale(name: str, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     exp = get_experiment(name)
-    missing = exp.data_missing(resolve_data_dir(None))
+    missing = exp.data_missing(resolve_data_dir(None), "smoke")
     if missing:
         if os.environ.get("ATTNLAB_DATA"):
             pytest.fail(f"ATTNLAB_DATA is set but {name} lacks data: {missing}")

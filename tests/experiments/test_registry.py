@@ -167,3 +167,14 @@ def test_requirement_from_a_data_resource(tmp_path) -> None:  # type: ignore[no-
     assert requirement.status(None) == (
         "mnist: train-images-idx3-ubyte, t10k-labels not found under None/mnist"
     )
+
+
+def test_a_broken_builtin_package_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(experiments_pkg, "EXPERIMENT_PACKAGES",
+                        ("demo_retrieval", "no_such_experiment_pkg"))
+    registry = ExperimentRegistry(load_builtin=True)
+    assert list(registry.broken()) == ["no_such_experiment_pkg"]
+    with pytest.raises(ImportError, match="no_such_experiment_pkg failed to import"):
+        registry.get("no_such_experiment_pkg")
+    with pytest.raises(UnknownExperimentError):
+        registry.get("something_else")

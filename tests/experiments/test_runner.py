@@ -247,3 +247,41 @@ def test_torchrun_secondary_ranks_write_nothing(
     monkeypatch.setenv("RANK", "0")
     main = run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
     assert main.report is not None and (tmp_path / "r" / "plots" / "solid.png").exists()
+
+
+def test_fallback_data_runs_at_quick_and_is_recorded(tmp_path: Path) -> None:
+    data = missing_data("mnist.gz not found", fallback="generated digits")
+    with isolated_registry() as registry:
+        registry.register(make_fake("fake_fallback", datasets=(data,)))
+        result = run_experiment("fake_fallback", scale="quick", data_dir=tmp_path / "empty",
+                                out=tmp_path / "r", progress=False, quiet=True)
+        assert result.status == "finished"
+        assert result.data_fallbacks == {"fakedata": "generated digits"}
+        meta = json.loads((tmp_path / "r" / "run.json").read_text())
+        assert meta["data_sources"] == {"fakedata": "fallback: generated digits"}
+        assert result.cpu_s is not None and meta["cpu_s"] == round(result.cpu_s, 3) >= 0
+        assert "mnist.gz not found" in (tmp_path / "r" / "log.txt").read_text()
+        assert "Data source: stand-in" in (tmp_path / "r" / "report.html").read_text()
+        # full always needs the real data, and says so before writing anything
+        with pytest.raises(DataUnavailableError, match="scale full.*mnist.gz not found"):
+            run_experiment("fake_fallback", scale="full", data_dir=tmp_path / "empty",
+                           out=tmp_path / "f", progress=False, quiet=True)
+        assert not (tmp_path / "f").exists()
+
+
+def test_fallback_is_limited_to_its_scales(tmp_path: Path) -> None:
+    data = missing_data("x.gz not found", fallback="noise", fallback_scales=("smoke",))
+    with isolated_registry() as registry:
+        exp = registry.register(make_fake("fake_smoke_only", datasets=(data,)))
+        assert exp.data_missing(None, "smoke") == []
+        assert exp.data_missing(None, "quick") == ["fakedata: x.gz not found"]
+        assert exp.data_missing(None) == ["fakedata: x.gz not found"]
+        assert exp.data_fallbacks(None, "smoke") == {"fakedata": "noise"}
+        assert exp.data_fallbacks(None, "full") == {}
+        with pytest.raises(DataUnavailableError, match="scale quick"):
+            run_experiment("fake_smoke_only", scale="quick", out=tmp_path / "q",
+                           progress=False, quiet=True)
+    with pytest.raises(ValueError, match="full"):
+        missing_data("x", fallback="noise", fallback_scales=("quick", "full"))
+    with pytest.raises(ValueError, match="fallback_scales"):
+        missing_data("x", fallback="noise", fallback_scales=("huge",))

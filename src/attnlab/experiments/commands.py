@@ -15,7 +15,12 @@ import textwrap
 from typing import Any
 
 from attnlab.experiments.overrides import ConfigError
-from attnlab.experiments.registry import SCALES, UnknownExperimentError, list_experiments
+from attnlab.experiments.registry import (
+    SCALES,
+    UnknownExperimentError,
+    current_registry,
+    list_experiments,
+)
 from attnlab.experiments.runner import (
     DataUnavailableError,
     RunResult,
@@ -41,7 +46,13 @@ EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_RUN_FAILED = 3
 
-_USAGE_ERRORS = (ConfigError, UnknownExperimentError, ReportError, DataUnavailableError)
+_USAGE_ERRORS = (
+    ConfigError,
+    UnknownExperimentError,
+    ReportError,
+    DataUnavailableError,
+    ImportError,  # a listed experiment package that fails to import
+)
 
 
 def format_seconds(seconds: float) -> str:
@@ -73,12 +84,14 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for exp in experiments:
         missing = exp.data_missing(data_dir)
+        fallbacks = {s: exp.data_fallbacks(data_dir, s) for s in SCALES}
         rows.append({
             "name": exp.name,
             "claim": exp.claim,
             "paper": None if exp.paper is None else str(exp.paper),
             "data": "available" if not missing else "missing",
             "data_missing": missing,
+            "data_fallbacks": {s: f for s, f in fallbacks.items() if f},
             "datasets": [d.name for d in exp.datasets],
             "cpu_time_s": {s: exp.cpu_time[s] for s in SCALES},
             "targets": [t.to_dict() for t in exp.targets],
@@ -96,6 +109,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
             if row["data"] == "available"
             else "data MISSING: " + "; ".join(row["data_missing"])
         )
+        for scale, stand_in in row["data_fallbacks"].items():
+            data += f"\n    {scale} scale uses a stand-in: " + "; ".join(
+                f"{name} -> {text}" for name, text in stand_in.items())
         print(row["name"])
         for line in textwrap.wrap(row["claim"], width=96):
             print(f"    {line}")
@@ -104,13 +120,19 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         print(f"    {data}")
         print(f"    CPU time (2 cores): {times}")
         print()
+    for package, reason in current_registry().broken().items():
+        print(f"{package}\n    BROKEN: the package failed to import ({reason})\n")
     print(f"{len(rows)} experiment(s); run one with: attnlab run NAME --scale quick")
     return 0
 
 
 def _print_result(result: RunResult, *, check: bool) -> int:
     print()
-    print(f"{result.experiment}: {result.status} in {result.duration_s:.1f} s -> {result.run_dir}")
+    cpu = "" if result.cpu_s is None else f" (CPU {result.cpu_s:.1f} s)"
+    print(f"{result.experiment}: {result.status} in {result.duration_s:.1f} s{cpu} -> "
+          f"{result.run_dir}")
+    for name, replacement in result.data_fallbacks.items():
+        print(f"data source: {name} missing, used {replacement}")
     if result.error:
         print(f"error: {result.error}")
     if result.checks or result.metrics:
@@ -168,8 +190,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     code = 0
     for result in outcome.runs:
         counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "fail")}
-        print(f"  {result.experiment}: {result.status} in {result.duration_s:.1f} s, "
+        cpu = "" if result.cpu_s is None else f" (CPU {result.cpu_s:.1f} s)"
+        print(f"  {result.experiment}: {result.status} in {result.duration_s:.1f} s{cpu}, "
               f"{counts['pass']} target(s) passed, {counts['fail']} missed")
+        for name, replacement in result.data_fallbacks.items():
+            print(f"    data source: {name} missing, used {replacement}")
         if result.status != "finished":
             code = EXIT_RUN_FAILED
         elif args.check and result.missed and code == 0:

@@ -13,6 +13,7 @@ import contextlib
 import difflib
 import importlib
 import importlib.resources
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -56,6 +57,13 @@ class UnknownExperimentError(LookupError):
 class DataRequirement:
     """A dataset an experiment reads, and how to tell whether it is there.
 
+    A requirement may name a *fallback*: what the experiment reads instead when the data is
+    missing (``"synthetic font-rendered digits"``), allowed only at ``fallback_scales``
+    (default ``smoke`` and ``quick``; ``full`` always needs the real data). The runner then runs
+    the experiment instead of refusing it, records the source in ``run.json`` and the report, and
+    prints it. The experiment itself must read the stand-in at those scales (e.g. a config with
+    ``data.source="auto"``, see :func:`attnlab.data.mnist.load_digits`).
+
     Args:
         name: short name (``"mnist"``).
         description: one line for people (``"MNIST IDX files, 60k train / 10k test"``).
@@ -63,17 +71,51 @@ class DataRequirement:
             (``None`` = the loaders' default location), else the reason it cannot
             (``"train-images-idx3-ubyte.gz not found under /data/mnist"``). Must be cheap: it
             runs for every ``attnlab experiments`` listing.
+        fallback: what is read instead when the data is missing (``None``: nothing; the
+            experiment cannot run without the data).
+        fallback_scales: the scales at which the fallback may be used.
+
+    Example:
+        >>> req = DataRequirement("toy", "toy files", lambda d: "toy.bin not found",
+        ...                       fallback="generated toy data")
+        >>> req.fallback_at("quick"), req.fallback_at("full")
+        ('generated toy data', None)
     """
 
     name: str
     description: str
     missing: Callable[[Path | None], str | None]
+    fallback: str | None = None
+    fallback_scales: tuple[str, ...] = ("smoke", "quick")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fallback_scales", tuple(self.fallback_scales))
+        unknown = [s for s in self.fallback_scales if s not in SCALES]
+        if unknown:
+            raise ValueError(
+                f"data requirement {self.name!r}: fallback_scales must be among {SCALES}, "
+                f"got {unknown}"
+            )
+        if "full" in self.fallback_scales:
+            raise ValueError(
+                f"data requirement {self.name!r}: the full scale always needs the real data; "
+                "remove 'full' from fallback_scales"
+            )
+        if self.fallback is not None and not self.fallback.strip():
+            raise ValueError(f"data requirement {self.name!r}: fallback must be None or text")
 
     @classmethod
-    def from_resource(cls, resource: Any, description: str) -> DataRequirement:
+    def from_resource(
+        cls,
+        resource: Any,
+        description: str,
+        *,
+        fallback: str | None = None,
+        fallback_scales: tuple[str, ...] = ("smoke", "quick"),
+    ) -> DataRequirement:
         """A requirement for an :class:`attnlab.data.resources.Resource` (anything with ``name``,
         ``missing_files(data_dir)`` and ``directory(data_dir)``): available when no file is
-        missing.
+        missing; ``fallback`` and ``fallback_scales`` as in the class.
         """
 
         def missing(data_dir: Path | None) -> str | None:
@@ -82,7 +124,11 @@ class DataRequirement:
                 return None
             return f"{', '.join(absent)} not found under {resource.directory(data_dir)}"
 
-        return cls(str(resource.name), description, missing)
+        return cls(str(resource.name), description, missing, fallback, fallback_scales)
+
+    def fallback_at(self, scale: str) -> str | None:
+        """The fallback allowed at ``scale``, or ``None``."""
+        return self.fallback if scale in self.fallback_scales else None
 
     def status(self, data_dir: Path | None) -> str | None:
         """The reason the data is unavailable, or ``None``; never raises."""
@@ -201,9 +247,28 @@ class Experiment(Generic[ConfigT]):
             config = apply_overrides(config, overrides, from_strings=True, where=where)
         return config
 
-    def data_missing(self, data_dir: Path | None) -> list[str]:
-        """Reasons the experiment's data cannot be read; empty when all is available."""
-        return [r for r in (d.status(data_dir) for d in self.datasets) if r is not None]
+    def data_missing(self, data_dir: Path | None, scale: str | None = None) -> list[str]:
+        """Reasons the experiment cannot run for lack of data; empty when it can.
+
+        Without ``scale`` every missing dataset counts; with it, a missing dataset whose
+        fallback is allowed at ``scale`` does not (see :meth:`data_fallbacks`).
+        """
+        return [
+            reason
+            for d in self.datasets
+            if (reason := d.status(data_dir)) is not None
+            and (scale is None or d.fallback_at(scale) is None)
+        ]
+
+    def data_fallbacks(self, data_dir: Path | None, scale: str) -> dict[str, str]:
+        """Dataset name -> its fallback, for every missing dataset that ``scale`` replaces by
+        its fallback; empty when all the real data is there."""
+        return {
+            d.name: replacement
+            for d in self.datasets
+            if (replacement := d.fallback_at(scale)) is not None
+            and d.status(data_dir) is not None
+        }
 
     @property
     def package(self) -> str:
@@ -233,6 +298,7 @@ class ExperimentRegistry:
 
     def __init__(self, entries: Iterable[Experiment[Any]] = (), *, load_builtin: bool = False):
         self._entries: dict[str, Experiment[Any]] = {}
+        self._broken: dict[str, str] = {}
         self._pending_builtin = load_builtin
         for entry in entries:
             self.register(entry)
@@ -243,15 +309,22 @@ class ExperimentRegistry:
         self._pending_builtin = False  # set first: the imports below register into this registry
         from attnlab.experiments import EXPERIMENT_PACKAGES
 
+        # One broken package must not take every other experiment down with it: it is
+        # recorded (``broken()``, ``get`` raises for it, ``reproduce`` reports it) and logged.
         for package in EXPERIMENT_PACKAGES:
             module = f"attnlab.experiments.{package}"
             try:
                 importlib.import_module(module)
             except Exception as error:
-                self._pending_builtin = True
-                raise ImportError(
-                    f"experiment package {module} failed to import: {error}"
-                ) from error
+                self._broken[package] = f"{type(error).__name__}: {error}"
+                logging.getLogger("attnlab.experiments").warning(
+                    "experiment package %s failed to import: %s", module, self._broken[package]
+                )
+
+    def broken(self) -> dict[str, str]:
+        """Built-in experiment packages that failed to import -> the error (empty when none)."""
+        self._load_builtin()
+        return dict(self._broken)
 
     def register(self, experiment: Experiment[ConfigT]) -> Experiment[ConfigT]:
         """Add ``experiment``; returns it.
@@ -279,6 +352,11 @@ class ExperimentRegistry:
             UnknownExperimentError: with the closest registered names and the full list.
         """
         self._load_builtin()
+        if name not in self._entries and name in self._broken:
+            raise ImportError(
+                f"experiment package attnlab.experiments.{name} failed to import: "
+                f"{self._broken[name]}"
+            )
         try:
             return self._entries[name]
         except KeyError:
@@ -324,6 +402,7 @@ def get_experiment(name: str) -> Experiment[Any]:
 
     Raises:
         UnknownExperimentError: no such name (the message suggests close matches).
+        ImportError: the experiment's package is listed but failed to import.
 
     Example:
         >>> get_experiment("demo_retrieval").make_config("smoke").steps

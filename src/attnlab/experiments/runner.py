@@ -25,7 +25,12 @@ import torch
 
 from attnlab.experiments.context import RunContext
 from attnlab.experiments.overrides import ConfigError, config_to_dict, parse_overrides
-from attnlab.experiments.registry import Experiment, get_experiment, list_experiments
+from attnlab.experiments.registry import (
+    Experiment,
+    current_registry,
+    get_experiment,
+    list_experiments,
+)
 from attnlab.report.checks import CheckResult, check_targets, format_value
 from attnlab.report.environment import collect_environment, now_iso
 from attnlab.report.files import ReportError, atomic_write_json
@@ -73,6 +78,11 @@ class RunResult:
         error: ``"ExceptionType: message"`` when the run failed.
         duration_s: wall time of the experiment itself.
         report: the ``report.html`` written (``None`` if it could not be).
+        data_fallbacks: dataset name -> the stand-in used because the real data was missing
+            (see :class:`~attnlab.experiments.registry.DataRequirement`); empty when every
+            dataset was the real one.
+        cpu_s: CPU time of the process during the experiment (user + system, all threads);
+            next to ``duration_s`` it tells the work from the waiting on a shared machine.
     """
 
     experiment: str
@@ -83,6 +93,8 @@ class RunResult:
     error: str | None
     duration_s: float
     report: Path | None
+    data_fallbacks: dict[str, str] = field(default_factory=dict)
+    cpu_s: float | None = None
 
     @property
     def missed(self) -> list[CheckResult]:
@@ -254,12 +266,16 @@ def run_experiment(
     config = exp.make_config(scale, pairs)
     torch_device = resolve_device(device)
     data_path = resolve_data_dir(data_dir)
-    missing = exp.data_missing(data_path)
+    missing = exp.data_missing(data_path, scale)
     if missing:
         where = str(data_path) if data_path is not None else f"the default location (${DATA_ENV})"
+        hint = (" (the smoke/quick scales would use a stand-in)"
+                if scale == "full" and not exp.data_missing(data_path, "quick") else "")
         raise DataUnavailableError(
-            f"experiment {exp.name} cannot run: data missing under {where}: " + "; ".join(missing)
+            f"experiment {exp.name} cannot run at scale {scale}: data missing under {where}: "
+            + "; ".join(missing) + hint
         )
+    fallbacks = exp.data_fallbacks(data_path, scale)
     rank, world_size = _process_rank()
     if world_size > 1 and out is None:
         raise ConfigError(
@@ -290,6 +306,10 @@ def run_experiment(
         paper=_paper_dict(exp),
         targets=[t.to_dict() for t in exp.targets],
         datasets=[{"name": d.name, "description": d.description} for d in exp.datasets],
+        data_sources={
+            d.name: (f"fallback: {fallbacks[d.name]}" if d.name in fallbacks else "real")
+            for d in exp.datasets
+        },
         scale=scale,
         seed=seed,
         overrides=[f"{k}={v}" for k, v in pairs.items()],
@@ -319,12 +339,19 @@ def run_experiment(
         history=_load_history(run) if resume else {},
     )
     logger.info("run %s (scale %s, seed %d) in %s", exp.name, scale, seed, run.path)
+    for requirement in exp.datasets:
+        if requirement.name in fallbacks:
+            logger.warning(
+                "data source: %s; using %s instead: the numbers are not comparable with the "
+                "paper's", requirement.status(data_path), fallbacks[requirement.name],
+            )
     metrics: dict[str, float] = {}
     error: str | None = None
     status = "failed"
     interrupted: BaseException | None = None
     _seed_everything(seed)
     start = time.perf_counter()
+    cpu_start = time.process_time()
     try:
         metrics = _clean_metrics(exp.name, exp.run(config, ctx))
         status = "finished"
@@ -336,10 +363,12 @@ def run_experiment(
         logger.error("run interrupted")
         interrupted = exc
     duration = time.perf_counter() - start
+    # CPU time of this process: on a shared machine it tells the work from the waiting
+    cpu_s = time.process_time() - cpu_start
     report_path: Path | None = None
     try:
         _finish(run, ctx, exp, scale=scale, metrics=metrics, status=status, error=error,
-                duration=duration)
+                duration=duration, cpu_s=cpu_s)
         try:
             report_path = write_report([run.path])
         except (ReportError, OSError) as report_error:
@@ -349,7 +378,8 @@ def run_experiment(
     if interrupted is not None:
         raise interrupted
     checks = check_targets(exp.targets, metrics, scale=scale)
-    return RunResult(exp.name, run.path, status, metrics, checks, error, duration, report_path)
+    return RunResult(exp.name, run.path, status, metrics, checks, error, duration, report_path,
+                     fallbacks, cpu_s)
 
 
 def _run_secondary(
@@ -393,6 +423,7 @@ def _finish(
     status: str,
     error: str | None,
     duration: float,
+    cpu_s: float,
 ) -> None:
     history = ctx.finite_history()
     if history:
@@ -416,6 +447,7 @@ def _finish(
         error=error,
         finished=now_iso(),
         duration_s=round(duration, 3),
+        cpu_s=round(cpu_s, 3),
         plots=ctx.plots,
         checks=[
             {"metric": c.target.metric, "measured": c.measured, "status": c.status}
@@ -426,7 +458,8 @@ def _finish(
 
 
 def format_checks(result: RunResult) -> str:
-    """A plain-text table of every target and metric of ``result`` (for the terminal).
+    """A plain-text table of the targets and metrics of ``result`` (for the terminal); targets
+    of other scales are left out when the run did not measure them.
 
     Example:
         >>> from attnlab.report.checks import Target
@@ -439,10 +472,12 @@ def format_checks(result: RunResult) -> str:
         loss    0.1       —      —          —
     """
     header = ("metric", "measured", "paper", "criterion", "result")
+    # targets of other scales that this run did not measure would only be rows of dashes
     rows: list[tuple[str, str, str, str, str]] = [
         (c.target.metric, format_value(c.measured), format_value(c.target.paper),
          c.target.criterion, c.status)
         for c in result.checks
+        if not (c.status == "not checked" and c.measured is None)
     ]
     targeted = {c.target.metric for c in result.checks}
     rows += [(k, format_value(v), "—", "—", "—") for k, v in result.metrics.items()
@@ -467,12 +502,15 @@ def reproduce(
 ) -> ReproduceResult:
     """Run every registered experiment whose data is available; one combined report.
 
-    Experiments whose data is missing are skipped with the reason; a run that fails is recorded
-    and the others still run. The folder ``out`` (default ``./runs/reproduce-<scale>-<time>``)
-    gets one sub-folder per experiment, ``summary.json`` and ``report.html``.
+    Experiments whose data is missing are skipped with the reason, unless their data requirement
+    names a fallback allowed at ``scale`` (then they run on it, and the run records it); a run
+    that fails is recorded and the others still run. The folder ``out`` (default
+    ``./runs/reproduce-<scale>-<time>``) gets one sub-folder per experiment, ``summary.json``
+    and ``report.html``.
 
     Raises:
-        ConfigError: unknown scale or device. UnknownExperimentError: a name in ``only``.
+        ConfigError: unknown scale or device. UnknownExperimentError: a name in ``only`` (names,
+            each possibly a comma-separated list: ``["a,b", "c"]``).
         ReportError: ``out`` is not writable.
     """
     from attnlab.experiments.registry import SCALES
@@ -480,7 +518,9 @@ def reproduce(
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
     resolve_device(device)
-    experiments = [get_experiment(n) for n in only] if only else list_experiments()
+    names = [n.strip() for item in only or () for n in item.split(",") if n.strip()]
+    experiments = [get_experiment(n) for n in names] if names else list_experiments()
+    broken = {} if names else current_registry().broken()
     root = Path(out) if out is not None else default_run_dir(f"reproduce-{scale}")
     check_writable(root)
     data_path = resolve_data_dir(data_dir)
@@ -488,7 +528,9 @@ def reproduce(
     start = time.perf_counter()
     runs: list[RunResult] = []
     skipped: list[tuple[str, str]] = []
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = [
+        (package, f"could not import: {error}") for package, error in broken.items()
+    ]
 
     def write_summary() -> None:
         atomic_write_json(root / "summary.json", {
@@ -500,15 +542,17 @@ def reproduce(
             "runs": [
                 {"name": r.experiment, "dir": r.run_dir.name, "status": r.status,
                  "duration_s": round(r.duration_s, 3),
+                 "cpu_s": None if r.cpu_s is None else round(r.cpu_s, 3),
                  "pass": sum(c.status == "pass" for c in r.checks),
-                 "fail": sum(c.status == "fail" for c in r.checks)}
+                 "fail": sum(c.status == "fail" for c in r.checks),
+                 "data_fallbacks": r.data_fallbacks}
                 for r in runs
             ],
             "skipped": [{"name": n, "reason": r} for n, r in [*skipped, *errors]],
         })
 
     for exp in experiments:
-        missing = exp.data_missing(data_path)
+        missing = exp.data_missing(data_path, scale)
         if missing:
             skipped.append((exp.name, "data missing: " + "; ".join(missing)))
             continue

@@ -287,9 +287,11 @@ def _duration(meta: Mapping[str, Any]) -> str:
     seconds = meta.get("duration_s")
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         return "—"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
+    text = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    cpu = meta.get("cpu_s")
+    if isinstance(cpu, (int, float)) and math.isfinite(cpu):
+        text += f" (CPU {cpu:.1f} s)"
+    return text
 
 
 def _checks_table(record: RunRecord) -> str:
@@ -336,7 +338,15 @@ def _run_section(record: RunRecord, index: int) -> str:
         overview.append(("data", "; ".join(
             f"{d.get('name', '?')}: {d.get('description', '')}" if isinstance(d, Mapping)
             else str(d) for d in datasets)))
+    sources = meta.get("data_sources")
+    if isinstance(sources, Mapping) and sources:
+        overview.append(("data source", "; ".join(
+            f"{name}: {source}" for name, source in sources.items())))
     parts.append(_table(("", ""), [(_e(k), _e(v)) for k, v in overview]))
+    if isinstance(sources, Mapping) and any(str(v) != "real" for v in sources.values()):
+        parts.append('<p class="muted"><b>Data source: stand-in.</b> The real dataset was '
+                     "missing, so this run used the stand-in named above; its numbers are not "
+                     "comparable with the paper's.</p>")
     if record.status == "failed" or meta.get("error"):
         parts.append(f"<h3>Error</h3><pre>{_e(meta.get('error', 'unknown error'))}</pre>")
     for problem in record.problems:

@@ -106,9 +106,10 @@ def _train_config(config: DistortedMNISTConfig, ctx: RunContext, seed: int) -> T
     return TrainConfig(
         epochs=optim.epochs,
         batch_size=optim.batch_size,
-        optimizer="sgd",
+        optimizer=optim.optimizer,
         lr=optim.lr,
-        momentum=optim.momentum,
+        momentum=optim.momentum if optim.optimizer == "sgd" else 0.0,
+        grad_clip=optim.grad_clip,
         weight_decay=optim.weight_decay,
         schedule="step",
         step_size=optim.decay_every,
