@@ -72,9 +72,12 @@ EXPERIMENT = register_experiment(
             Target(
                 "gap/fcn_minus_2xst_fcn_aff",
                 paper=41.9,
-                tolerance=41.8,
+                tolerance=36.9,
                 direction="higher",
-                source="appendix A.1: FCN 47.7% - 2xST-FCN 5.8%; claim: 2xST-FCN error < FCN error",
+                source=(
+                    "appendix A.1: FCN 47.7% - 2xST-FCN 5.8%; claim: 2xST-FCN clearly beats FCN "
+                    "(by >= 5 points, far outside the ~1-point noise of a 2k-pair test set)"
+                ),
                 scales=("quick", "full"),
             ),
             *(
