@@ -87,6 +87,10 @@ EXPERIMENT_PACKAGES: tuple[str, ...] = (
     "velickovic2018_gat_cora",
     "vinyals2015_pointer",
     "lu2016_coattention_sort_of_clevr",
+    "bahdanau2015_length",
+    "luong2015_local_vs_global",
+    "vaswani2017_param_counts",
+    "vaswani2017_translation",
 )
 
 __all__ = [

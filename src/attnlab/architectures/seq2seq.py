@@ -1,0 +1,640 @@
+"""RNN encoder-decoder with a plug-in attention: Bahdanau and Luong styles, greedy and beam search.
+
+Papers:
+
+* Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine
+  Translation", https://arxiv.org/abs/1406.1078 (the encoder-decoder without attention: one
+  summary vector ``c`` fed to every decoder step and to the output layer, eqs. in section 2.2).
+* Bahdanau, Cho, Bengio, "Neural Machine Translation by Jointly Learning to Align and
+  Translate", https://arxiv.org/abs/1409.0473 (RNNsearch: attention *before* the recurrent step,
+  query ``s_{i-1}``, eqs. 4-6; bidirectional encoder, section 3.2; deep output, appendix A.2.2).
+* Luong, Pham, Manning, "Effective Approaches to Attention-based Neural Machine Translation",
+  https://arxiv.org/abs/1508.04025 (attention *after* the step, query ``h_t``; attentional state
+  ``h~_t = tanh(W_c [c_t; h_t])`` eq. 5, output ``softmax(W_s h~_t)`` eq. 6; scores dot /
+  general / concat eq. 8; local-m / local-p section 3.2; input feeding section 3.3).
+* Wu et al., "Google's Neural Machine Translation System", https://arxiv.org/abs/1609.08144
+  (beam-search length penalty ``lp(Y) = (5 + |Y|)^alpha / 6^alpha``, section 7).
+
+The decoder step, for the three styles (``e`` = embedding of the previous target token):
+
+* ``"bahdanau"``: ``c_i = attend(s_{i-1}, H)``; ``s_i = RNN([e; c_i], s_{i-1})``;
+  ``logits = W_o tanh(W_r [s_i; c_i; e])`` (a tanh deep output instead of the paper's maxout).
+* ``"luong"``: ``h_t = RNN([e; h~_{t-1}], h_{t-1})`` (input feeding; ``[e]`` without it);
+  ``c_t = attend(h_t, H)``; ``h~_t = tanh(W_c [c_t; h_t])``; ``logits = W_s h~_t``.
+* ``attention=None`` (the no-attention baseline, RNNencdec): the Bahdanau step with a fixed
+  ``c`` = the encoder's final states (both directions) for every ``i``.
+
+The decoder's initial state is ``tanh(W_init c)`` (Bahdanau appendix A.2.2 uses the backward
+state only; here the final states of both directions).
+
+Attention plug-ins: a name of :data:`ATTENTION_NAMES` (``"additive"`` -> :class:`~attnlab.
+mechanisms.attention.AdditiveAttention`; ``"dot"``, ``"general"``, ``"concat"`` -> the Luong
+scores of :mod:`attnlab.mechanisms.attention`; ``"local-m"``, ``"local-p"`` ->
+:class:`~attnlab.mechanisms.local.LocalAttention` with the ``local_score``), or any module called
+as ``module(query (B, 1, Dq), key (B, S, E), value (B, S, E), mask=(B, S))`` returning a
+NamedTuple ``(context, weights, ...)``, or a :class:`~attnlab.mechanisms.local.LocalAttention`.
+Local-m (``p_t = t``) is computed per decoding step with the local module's score over the
+window ``|s - t| <= D`` (a band mask through :func:`~attnlab.core.masks.masked_softmax`, equal
+to ``LocalAttention(mode="monotonic")`` on the whole target sequence, see the tests);
+local-p calls the module directly (its window depends on the query only).
+
+Convention:
+    * batch first; ``src (B, S)`` ids, ``src_lengths (B,)`` (every position ``>= length`` is
+      padding and provably ignored: the encoder runs on packed sequences and the attention is
+      masked); ``tgt_in (B, T)`` the teacher-forced decoder inputs ``[BOS, y_1, ..., y_{T-1}]``;
+    * ``weights`` are the dense alignments ``(B, T, S)``: 0 at padded source positions (and
+      outside the window of local attention); ``None`` without attention;
+    * items of :class:`~attnlab.data.translation.PairDataset` are ``(src, src_lengths, tgt_in,
+      tgt_out)``: the model is called as ``model(src, src_lengths, tgt_in)`` by
+      :func:`attnlab.train.fit`, with ``loss_fn=sequence_cross_entropy``.
+
+Beam search (:meth:`Seq2Seq.beam_search`): at each step the ``beam_size`` best expansions
+(cumulative log-probability) of the live hypotheses are kept; those ending in EOS are finished
+and leave the beam, so ``beam_size=1`` is greedy decoding exactly. Hypotheses still alive at
+``max_length`` are finished as they are. The answer is the finished hypothesis with the best
+``log P(Y) / lp(Y)``, ``lp`` the GNMT penalty with ``alpha = length_penalty`` (``0``: plain
+log-probability; ``1``: close to per-token normalisation), ``|Y|`` counting the EOS.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from attnlab.core.checks import check_probability, check_size, check_tensor
+from attnlab.core.masks import lengths_to_mask, masked_softmax
+from attnlab.mechanisms.attention import (
+    AdditiveAttention,
+    ConcatAttention,
+    DotAttention,
+    GeneralAttention,
+)
+from attnlab.mechanisms.local import LocalAttention
+
+__all__ = [
+    "ATTENTION_NAMES",
+    "ATTENTION_STYLES",
+    "IGNORE_INDEX",
+    "RNN_TYPES",
+    "DecodeOutput",
+    "DecoderState",
+    "EncoderOutput",
+    "Seq2Seq",
+    "Seq2SeqOutput",
+    "StepOutput",
+    "gnmt_length_penalty",
+    "sequence_cross_entropy",
+]
+
+ATTENTION_NAMES: tuple[str, ...] = ("additive", "dot", "general", "concat", "local-m", "local-p")
+ATTENTION_STYLES: tuple[str, ...] = ("bahdanau", "luong")
+RNN_TYPES: tuple[str, ...] = ("gru", "lstm")
+IGNORE_INDEX = -100
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # the ids of attnlab.data.translation
+
+
+class DecoderState(NamedTuple):
+    """Recurrent state of the decoder.
+
+    Attributes:
+        hidden: ``(num_layers, B, H)``.
+        cell: ``(num_layers, B, H)`` LSTM cell, ``None`` for a GRU.
+        feed: ``(B, H)`` previous attentional state ``h~_{t-1}`` (Luong input feeding), else
+            ``None``.
+    """
+
+    hidden: Tensor
+    cell: Tensor | None
+    feed: Tensor | None
+
+    def select(self, index: Tensor) -> DecoderState:
+        """Reorder / repeat the batch entries (beam search)."""
+        return DecoderState(
+            self.hidden.index_select(1, index),
+            None if self.cell is None else self.cell.index_select(1, index),
+            None if self.feed is None else self.feed.index_select(0, index),
+        )
+
+
+class EncoderOutput(NamedTuple):
+    """Result of :meth:`Seq2Seq.encode`.
+
+    Attributes:
+        memory: ``(B, S, E)`` annotations ``h_j`` (0 at padding), ``E = H`` or ``2H``
+            (bidirectional).
+        mask: ``(B, S)`` bool, ``True`` at valid source positions.
+        summary: ``(B, E)`` final encoder states (last layer, both directions).
+        state: the decoder's initial :class:`DecoderState`.
+    """
+
+    memory: Tensor
+    mask: Tensor
+    summary: Tensor
+    state: DecoderState
+
+
+class StepOutput(NamedTuple):
+    """One decoder step: ``logits (B, V)``, dense ``weights (B, S)`` (or ``None``), new state."""
+
+    logits: Tensor
+    weights: Tensor | None
+    state: DecoderState
+
+
+class Seq2SeqOutput(NamedTuple):
+    """Teacher-forced output: ``logits (B, T, V)``, alignments ``weights (B, T, S)`` or ``None``."""
+
+    logits: Tensor
+    weights: Tensor | None
+
+
+class DecodeOutput(NamedTuple):
+    """Greedy / beam-search result.
+
+    Attributes:
+        tokens: ``(B, T)`` int64 output ids, EOS included, :data:`PAD_ID` after it.
+        lengths: ``(B,)`` number of output ids (EOS included).
+        weights: ``(B, T, S)`` alignments (0 after the end), ``None`` without attention.
+        scores: ``(B,)`` log-probability of the output (greedy) or ``log P / lp`` (beam).
+    """
+
+    tokens: Tensor
+    lengths: Tensor
+    weights: Tensor | None
+    scores: Tensor
+
+
+def sequence_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean token cross-entropy of ``logits (B, T, V)`` against ``target (B, T)``, ignoring
+    :data:`IGNORE_INDEX` (padding).
+
+    Example:
+        >>> logits = torch.zeros(1, 2, 4)
+        >>> round(float(sequence_cross_entropy(logits, torch.tensor([[1, -100]]))), 4)
+        1.3863
+    """
+    check_tensor(logits, "logits", ndim=3, layout="(B, T, V)")
+    if target.shape != logits.shape[:2]:
+        raise ValueError(
+            f"target must have shape {tuple(logits.shape[:2])}, got {tuple(target.shape)}"
+        )
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE_INDEX
+    )
+
+
+def gnmt_length_penalty(length: int, alpha: float) -> float:
+    """``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016, section 7).
+
+    Example:
+        >>> gnmt_length_penalty(1, 0.6), round(gnmt_length_penalty(7, 1.0), 4)
+        (1.0, 2.0)
+    """
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+class Seq2Seq(nn.Module):
+    """GRU/LSTM encoder-decoder with a plug-in attention (see the module docstring).
+
+    Args:
+        src_vocab_size: source vocabulary size.
+        tgt_vocab_size: target vocabulary size ``V``.
+        embed_dim: ``m``, embedding size (source and target).
+        hidden_dim: ``n``/``H``, recurrent size of the encoder (per direction) and the decoder.
+        num_layers: stacked layers of the encoder and the decoder.
+        rnn: ``"gru"`` (Bahdanau) or ``"lstm"`` (Luong).
+        bidirectional: bidirectional encoder (annotations ``E = 2H``, Bahdanau section 3.2).
+        attention: a name of :data:`ATTENTION_NAMES`, an attention module, or ``None`` (no
+            attention: the RNNencdec baseline).
+        attention_style: ``"bahdanau"`` (attend before the step) or ``"luong"`` (after);
+            default ``"bahdanau"`` for ``"additive"`` and ``None``, ``"luong"`` otherwise.
+        input_feeding: feed ``h~_{t-1}`` to the next step (Luong style only; paper default).
+        attention_hidden_dim: ``n'`` of the additive / concat scores (default ``H``).
+        local_score: the score of local-m / local-p (``"general"``: the paper's best local).
+        window_size: ``2D + 1`` of local attention (default 21: ``D = 10``, Luong section 4.1).
+        dropout: dropout on embeddings and on the state before the output layer.
+        bos_id: first decoder input; eos_id: end of output; pad_id: padding id.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        src ``(B, S)``, src_lengths ``(B,)``, tgt_in ``(B, T)`` -> logits ``(B, T, V)``,
+        weights ``(B, T, S)``.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> model = Seq2Seq(10, 12, embed_dim=8, hidden_dim=16, attention="general")
+        >>> src = torch.tensor([[4, 5, 6, 2], [7, 2, 0, 0]])
+        >>> out = model(src, torch.tensor([4, 2]), torch.tensor([[1, 5, 6], [1, 8, 0]]))
+        >>> out.logits.shape, out.weights.shape, bool(out.weights[1, :, 2:].eq(0).all())
+        (torch.Size([2, 3, 12]), torch.Size([2, 3, 4]), True)
+        >>> model.greedy_decode(src, torch.tensor([4, 2]), max_length=5).tokens.shape[0]
+        2
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        embed_dim: int = 64,
+        hidden_dim: int = 128,
+        num_layers: int = 1,
+        rnn: str = "gru",
+        bidirectional: bool = False,
+        attention: str | nn.Module | None = "additive",
+        attention_style: str | None = None,
+        input_feeding: bool = True,
+        attention_hidden_dim: int | None = None,
+        local_score: str = "general",
+        window_size: int = 21,
+        dropout: float = 0.0,
+        bos_id: int = BOS_ID,
+        eos_id: int = EOS_ID,
+        pad_id: int = PAD_ID,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        fk: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.src_vocab_size = check_size(src_vocab_size, "src_vocab_size")
+        self.tgt_vocab_size = check_size(tgt_vocab_size, "tgt_vocab_size")
+        self.embed_dim = check_size(embed_dim, "embed_dim")
+        self.hidden_dim = H = check_size(hidden_dim, "hidden_dim")
+        self.num_layers = check_size(num_layers, "num_layers")
+        if rnn not in RNN_TYPES:
+            raise ValueError(f"rnn must be one of {RNN_TYPES}, got {rnn!r}")
+        if not isinstance(bidirectional, bool):
+            raise TypeError(f"bidirectional must be a bool, got {type(bidirectional).__name__}")
+        check_probability(dropout, "dropout")
+        for name, value in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
+            if not 0 <= value < tgt_vocab_size:
+                raise ValueError(f"{name} must be in [0, tgt_vocab_size), got {value}")
+        self.rnn_type = rnn
+        self.bidirectional = bidirectional
+        self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
+        self.memory_dim = E = H * (2 if bidirectional else 1)
+        if attention_style is None:
+            attention_style = (
+                "bahdanau" if attention is None or attention == "additive" else "luong"
+            )
+        if attention_style not in ATTENTION_STYLES:
+            raise ValueError(
+                f"attention_style must be one of {ATTENTION_STYLES}, got {attention_style!r}"
+            )
+        if attention is None:
+            attention_style = "bahdanau"
+        self.attention_style = attention_style
+        self.input_feeding = bool(input_feeding) and attention_style == "luong"
+        self.attention = self._build_attention(
+            attention, attention_hidden_dim, local_score, window_size, fk
+        )
+
+        recurrent = nn.GRU if rnn == "gru" else nn.LSTM
+        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=pad_id, **fk)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_dim, padding_idx=pad_id, **fk)
+        self.encoder = recurrent(
+            embed_dim, H, num_layers=num_layers, batch_first=True,
+            bidirectional=bidirectional, **fk,
+        )  # fmt: skip
+        # Initial decoder state tanh(W_init c) for every layer (Bahdanau appendix A.2.2).
+        self.init_hidden = nn.Linear(E, num_layers * H, **fk)
+        self.init_cell = nn.Linear(E, num_layers * H, **fk) if rnn == "lstm" else None
+        self.readout: nn.Linear | None = None
+        self.combine: nn.Linear | None = None
+        if attention_style == "bahdanau":
+            self.decoder = recurrent(
+                embed_dim + E, H, num_layers=num_layers, batch_first=True, **fk
+            )
+            self.readout = nn.Linear(H + E + embed_dim, H, **fk)  # deep output W_r
+        else:
+            feed = H if self.input_feeding else 0
+            self.decoder = recurrent(
+                embed_dim + feed, H, num_layers=num_layers, batch_first=True, **fk
+            )
+            self.combine = nn.Linear(E + H, H, bias=False, **fk)  # W_c of eq. 5
+        self.output = nn.Linear(H, tgt_vocab_size, **fk)  # W_o / W_s
+        self.dropout = nn.Dropout(dropout)
+
+    def _build_attention(
+        self,
+        attention: str | nn.Module | None,
+        hidden_dim: int | None,
+        local_score: str,
+        window_size: int,
+        fk: dict[str, Any],
+    ) -> nn.Module | None:
+        H, E = self.hidden_dim, self.memory_dim
+        if attention is None or isinstance(attention, nn.Module):
+            return attention
+        if not isinstance(attention, str) or attention not in ATTENTION_NAMES:
+            raise ValueError(
+                f"attention must be one of {ATTENTION_NAMES}, an nn.Module or None, "
+                f"got {attention!r}"
+            )
+        needs_equal = attention == "dot" or (attention.startswith("local") and local_score == "dot")
+        if needs_equal and E != H:
+            raise ValueError(
+                f"attention {attention!r} (dot score) needs the decoder size {H} to equal the "
+                f"annotation size {E}: use bidirectional=False or another score"
+            )
+        if attention == "additive":
+            return AdditiveAttention(H, E, hidden_dim=hidden_dim or H, **fk)
+        if attention == "dot":
+            return DotAttention(H, E)
+        if attention == "general":
+            return GeneralAttention(H, E, **fk)
+        if attention == "concat":
+            return ConcatAttention(H, E, hidden_dim=hidden_dim or H, **fk)
+        mode = "monotonic" if attention == "local-m" else "predictive"
+        return LocalAttention(
+            H, E, mode=mode, window_size=window_size, score=local_score, hidden_dim=hidden_dim, **fk
+        )
+
+    # ------------------------------------------------------------------------------------
+    # checks
+
+    def _check_src(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        check_tensor(src, "src", ndim=2, layout="(B, S)", floating=False)
+        check_tensor(src_lengths, "src_lengths", ndim=1, layout="(B,)", floating=False)
+        for name, x in (("src", src), ("src_lengths", src_lengths)):
+            if x.is_floating_point() or x.dtype == torch.bool:
+                raise TypeError(f"{name} must be an integer tensor, got dtype {x.dtype}")
+        if src_lengths.shape[0] != src.shape[0]:
+            raise ValueError(
+                f"src_lengths must have {src.shape[0]} entries (the batch of src), "
+                f"got {src_lengths.shape[0]}"
+            )
+        if (
+            src.shape[1] == 0
+            or bool((src_lengths < 1).any())
+            or bool((src_lengths > src.shape[1]).any())
+        ):
+            raise ValueError(
+                f"src_lengths must be in [1, {src.shape[1]}], got {src_lengths.tolist()}"
+            )
+        valid = lengths_to_mask(src_lengths, src.shape[1], device=src.device)
+        bad = valid & ((src < 0) | (src >= self.src_vocab_size))
+        if bool(bad.any()):
+            raise ValueError(f"src ids must be in [0, {self.src_vocab_size}) at valid positions")
+        return src.masked_fill(~valid, self.pad_id), valid
+
+    def _check_tgt(self, tgt_in: Tensor, batch: int) -> None:
+        check_tensor(tgt_in, "tgt_in", ndim=2, layout="(B, T)", floating=False)
+        if tgt_in.is_floating_point() or tgt_in.dtype == torch.bool:
+            raise TypeError("tgt_in must be an integer tensor")
+        if tgt_in.shape[0] != batch:
+            raise ValueError(f"tgt_in must have batch size {batch}, got {tgt_in.shape[0]}")
+        if bool(((tgt_in < 0) | (tgt_in >= self.tgt_vocab_size)).any()):
+            raise ValueError(f"tgt_in ids must be in [0, {self.tgt_vocab_size})")
+
+    # ------------------------------------------------------------------------------------
+    # encoder and one decoder step
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
+        """Run the encoder on packed sequences; build the decoder's initial state."""
+        src, mask = self._check_src(src, src_lengths)
+        batch, s_len = src.shape
+        embedded = self.dropout(self.src_embed(src))  # (b, s, m)
+        packed = pack_padded_sequence(
+            embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, final = self.encoder(packed)
+        memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=s_len)
+        h_n = final[0] if isinstance(final, tuple) else final  # (layers * dirs, b, h)
+        if self.bidirectional:
+            summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (b, 2h): last layer, fwd + bwd
+        else:
+            summary = h_n[-1]
+        L, H = self.num_layers, self.hidden_dim
+
+        def layers(x: Tensor) -> Tensor:
+            return torch.tanh(x).reshape(batch, L, H).transpose(0, 1).contiguous()  # (l, b, h)
+
+        hidden = layers(self.init_hidden(summary))
+        cell = layers(self.init_cell(summary)) if self.init_cell is not None else None
+        feed = summary.new_zeros(batch, H) if self.input_feeding else None
+        return EncoderOutput(memory, mask, summary, DecoderState(hidden, cell, feed))
+
+    def _attend(
+        self, query: Tensor, memory: Tensor, mask: Tensor, step: int
+    ) -> tuple[Tensor, Tensor]:
+        """``(context (B, E), dense weights (B, S))`` of one query ``(B, Dq)``."""
+        q = query.unsqueeze(1)  # (b, 1, d)
+        attention = self.attention
+        assert attention is not None
+        if isinstance(attention, LocalAttention):
+            s_len = memory.shape[1]
+            if attention.mode == "monotonic":
+                # local-m: p_t = t, window [t - D, t + D] (Luong section 3.2).
+                positions = torch.arange(s_len, device=memory.device)
+                window = (positions - step).abs() <= attention.half_width  # (s,)
+                scores = attention.score(q, memory)  # (b, 1, s)
+                weights = masked_softmax(scores, (mask & window).unsqueeze(1))
+                if attention.gaussian:
+                    centers = torch.full(
+                        (1, 1), float(step), device=memory.device, dtype=memory.dtype
+                    )
+                    weights = weights * attention._gaussian(positions.view(1, 1, -1), centers)
+                context = torch.bmm(weights, memory)  # (b, 1, e)
+                return context[:, 0], weights[:, 0]
+            out = attention(q, memory, memory, mask=mask)
+            return out.context[:, 0], out.dense_weights(s_len)[:, 0]
+        out = attention(q, memory, memory, mask=mask)
+        context, weights = out[0], out[1]
+        if weights.dim() != 3:
+            raise ValueError(
+                f"the attention module must return weights (B, 1, S), got {tuple(weights.shape)}"
+            )
+        return context[:, 0], weights[:, 0]
+
+    def _rnn(self, x: Tensor, state: DecoderState) -> tuple[Tensor, Tensor, Tensor | None]:
+        if state.cell is not None:
+            out, (hidden, cell) = self.decoder(x.unsqueeze(1), (state.hidden, state.cell))
+            return out[:, 0], hidden, cell
+        out, hidden = self.decoder(x.unsqueeze(1), state.hidden)
+        return out[:, 0], hidden, None
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: DecoderState, encoded: EncoderOutput, step: int
+    ) -> StepOutput:
+        """One decoder step from the previous target ids ``(B,)`` at 0-based position ``step``.
+
+        ``encoded`` must have the batch of ``prev_tokens`` (see :meth:`encode`).
+        """
+        emb = self.dropout(self.tgt_embed(prev_tokens))  # (b, m)
+        memory, mask = encoded.memory, encoded.mask
+        if self.attention_style == "bahdanau":
+            if self.attention is None:
+                context, weights = encoded.summary, None  # RNNencdec: a fixed c
+            else:
+                context, weights = self._attend(state.hidden[-1], memory, mask, step)  # eq. 5-6
+            out, hidden, cell = self._rnn(torch.cat([emb, context], dim=-1), state)  # eq. 4
+            assert self.readout is not None
+            readout = torch.tanh(self.readout(torch.cat([out, context, emb], dim=-1)))
+            logits = self.output(self.dropout(readout))
+            return StepOutput(logits, weights, DecoderState(hidden, cell, None))
+        x = torch.cat([emb, state.feed], dim=-1) if state.feed is not None else emb
+        out, hidden, cell = self._rnn(x, state)  # h_t
+        context, weights = self._attend(out, memory, mask, step)  # c_t, a_t
+        assert self.combine is not None
+        attentional = torch.tanh(self.combine(torch.cat([context, out], dim=-1)))  # eq. 5
+        logits = self.output(self.dropout(attentional))  # eq. 6
+        feed = attentional if self.input_feeding else None
+        return StepOutput(logits, weights, DecoderState(hidden, cell, feed))
+
+    # ------------------------------------------------------------------------------------
+    # teacher forcing, greedy, beam
+
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
+        """Teacher-forced logits ``(B, T, V)`` and alignments ``(B, T, S)`` of ``tgt_in``."""
+        encoded = self.encode(src, src_lengths)
+        self._check_tgt(tgt_in, src.shape[0])
+        state = encoded.state
+        logits, weights = [], []
+        for t in range(tgt_in.shape[1]):
+            step = self.decode_step(tgt_in[:, t], state, encoded, t)
+            state = step.state
+            logits.append(step.logits)
+            if step.weights is not None:
+                weights.append(step.weights)
+        if not logits:
+            empty = encoded.memory.new_zeros(src.shape[0], 0, self.tgt_vocab_size)
+            return Seq2SeqOutput(empty, None if self.attention is None else empty[..., :0])
+        return Seq2SeqOutput(
+            torch.stack(logits, dim=1), torch.stack(weights, dim=1) if weights else None
+        )
+
+    @torch.no_grad()
+    def greedy_decode(self, src: Tensor, src_lengths: Tensor, *, max_length: int) -> DecodeOutput:
+        """Argmax decoding until EOS or ``max_length`` output ids (batched)."""
+        max_length = check_size(max_length, "max_length")
+        encoded = self.encode(src, src_lengths)
+        batch = src.shape[0]
+        prev = torch.full((batch,), self.bos_id, dtype=torch.long, device=src.device)
+        done = torch.zeros(batch, dtype=torch.bool, device=src.device)
+        lengths = torch.zeros(batch, dtype=torch.long, device=src.device)
+        scores = encoded.memory.new_zeros(batch)
+        state = encoded.state
+        tokens, weights = [], []
+        for t in range(max_length):
+            step = self.decode_step(prev, state, encoded, t)
+            state = step.state
+            log_probs = step.logits.log_softmax(-1)
+            best = log_probs.argmax(-1)
+            scores = scores + torch.where(done, 0.0, log_probs.gather(1, best[:, None])[:, 0])
+            tokens.append(best.masked_fill(done, self.pad_id))
+            if step.weights is not None:
+                weights.append(step.weights.masked_fill(done[:, None], 0.0))
+            lengths = lengths + (~done).long()
+            done = done | (best == self.eos_id)
+            prev = best
+            if bool(done.all()):
+                break
+        return DecodeOutput(
+            torch.stack(tokens, dim=1),
+            lengths,
+            torch.stack(weights, dim=1) if weights else None,
+            scores,
+        )
+
+    @torch.no_grad()
+    def beam_search(
+        self,
+        src: Tensor,
+        src_lengths: Tensor,
+        *,
+        max_length: int,
+        beam_size: int = 4,
+        length_penalty: float = 0.0,
+    ) -> DecodeOutput:
+        """Beam search (see the module docstring); one example at a time.
+
+        Args:
+            src: ``(B, S)``.
+            src_lengths: ``(B,)``.
+            max_length: most output ids (EOS included).
+            beam_size: ``k`` (``1`` = greedy).
+            length_penalty: ``alpha`` of the GNMT penalty (``0``: none).
+        """
+        max_length = check_size(max_length, "max_length")
+        beam_size = check_size(beam_size, "beam_size")
+        if length_penalty < 0:
+            raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
+        encoded = self.encode(src, src_lengths)
+        results = [
+            self._beam_one(encoded, b, max_length, beam_size, length_penalty)
+            for b in range(src.shape[0])
+        ]
+        longest = max(len(tokens) for tokens, _, _ in results)
+        batch, s_len = src.shape
+        tokens_out = torch.full((batch, longest), self.pad_id, dtype=torch.long, device=src.device)
+        weights_out = (
+            None if self.attention is None else encoded.memory.new_zeros(batch, longest, s_len)
+        )
+        scores = encoded.memory.new_zeros(batch)
+        for b, (tokens, weights, score) in enumerate(results):
+            tokens_out[b, : len(tokens)] = torch.tensor(tokens, device=src.device)
+            if weights_out is not None and weights:
+                weights_out[b, : len(tokens)] = torch.stack(weights)
+            scores[b] = score
+        lengths = torch.tensor([len(r[0]) for r in results], device=src.device)
+        return DecodeOutput(tokens_out, lengths, weights_out, scores)
+
+    def _beam_one(
+        self, encoded: EncoderOutput, b: int, max_length: int, k: int, alpha: float
+    ) -> tuple[list[int], list[Tensor], float]:
+        one = slice(b, b + 1)
+        memory, mask, summary = encoded.memory[one], encoded.mask[one], encoded.summary[one]
+        state = encoded.state.select(torch.tensor([b], device=memory.device))
+        live_tokens: list[list[int]] = [[]]
+        live_weights: list[list[Tensor]] = [[]]
+        live_scores = memory.new_zeros(1)
+        finished: list[tuple[float, list[int], list[Tensor]]] = []
+        V = self.tgt_vocab_size
+        for t in range(max_length):
+            n = len(live_tokens)
+            beams = EncoderOutput(
+                memory.expand(n, -1, -1), mask.expand(n, -1), summary.expand(n, -1), state
+            )
+            prev = torch.tensor(
+                [tokens[-1] if tokens else self.bos_id for tokens in live_tokens],
+                device=memory.device,
+            )
+            step = self.decode_step(prev, state, beams, t)
+            total = live_scores[:, None] + step.logits.log_softmax(-1)  # (n, v)
+            top_scores, top_index = total.reshape(-1).topk(min(k, n * V))
+            keep_beams: list[int] = []
+            new_tokens, new_weights, new_scores = [], [], []
+            for score, index in zip(top_scores.tolist(), top_index.tolist(), strict=True):
+                beam, token = divmod(index, V)
+                tokens = [*live_tokens[beam], token]
+                weights = live_weights[beam]
+                if step.weights is not None:
+                    weights = [*weights, step.weights[beam]]
+                if token == self.eos_id or t == max_length - 1:
+                    finished.append(
+                        (score / gnmt_length_penalty(len(tokens), alpha), tokens, weights)
+                    )
+                else:
+                    keep_beams.append(beam)
+                    new_tokens.append(tokens)
+                    new_weights.append(weights)
+                    new_scores.append(score)
+            if not keep_beams:
+                break
+            state = step.state.select(torch.tensor(keep_beams, device=memory.device))
+            live_tokens, live_weights = new_tokens, new_weights
+            live_scores = memory.new_tensor(new_scores)
+        best = max(finished, key=lambda item: item[0])
+        return best[1], best[2], best[0]
+
+    def extra_repr(self) -> str:
+        return (
+            f"rnn={self.rnn_type!r}, bidirectional={self.bidirectional}, "
+            f"attention_style={self.attention_style!r}, input_feeding={self.input_feeding}"
+        )
