@@ -30,7 +30,7 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_readme_opens_with_the_two_commands() -> None:
     first = _blocks("bash")[0].strip().splitlines()
     assert len(first) == 2
-    assert "attnlab demo" in first[0] and "attnlab list" in first[0]
+    assert first[0].endswith("attnlab reproduce --scale quick")  # the main job
     test_command = first[1].split("&& ")[-1]
     ci = (README.parent / ".ci" / "run").read_text()
     assert test_command in ci, "CI must run the README's test command"

@@ -2,9 +2,22 @@
 squeeze-and-excitation, as tested PyTorch modules that always return their attention.
 
 Importing the package registers every mechanism; :func:`list_mechanisms` queries them by the
-survey's four axes.
+survey's four axes. :mod:`attnlab.architectures` holds the models built from them (seq2seq,
+pointer network, memory network, Transformer, GAT, HAN, co-attention VQA).
 """
 
+# architectures last: they are built from the mechanisms above (importing them registers the
+# graph attention layer in the mechanism registry)
+from attnlab.architectures import (
+    GAT,
+    CoAttentionVQA,
+    GraphAttention,
+    HierarchicalAttentionNetwork,
+    MemN2N,
+    PointerNetwork,
+    Seq2Seq,
+    Transformer,
+)
 from attnlab.core import (
     AttentionOutput,
     attend,
@@ -47,6 +60,7 @@ from attnlab.vision import SpatialTransformer, SqueezeExcitation
 __version__ = "0.1.0"
 
 __all__ = [
+    "GAT",
     "AdditiveAttention",
     "AlternatingCoAttention",
     "Attention",
@@ -54,25 +68,32 @@ __all__ = [
     "AttentionOverAttention",
     "AttentionViaAttention",
     "BahdanauAttention",
+    "CoAttentionVQA",
     "ConcatAttention",
     "CosineAttention",
     "DotAttention",
     "FeatureWiseAttention",
     "GeneralAttention",
+    "GraphAttention",
     "HardAttention",
     "HierarchicalAttention",
+    "HierarchicalAttentionNetwork",
     "KernelAttention",
     "LocalAttention",
     "LocationAttention",
     "LuongAttention",
+    "MemN2N",
     "MetaEmbedding",
     "MultiHeadAttention",
     "ParallelCoAttention",
+    "PointerNetwork",
     "ScaledDotAttention",
+    "Seq2Seq",
     "SlidingWindowAttention",
     "SpatialTransformer",
     "SqueezeExcitation",
     "StructuredSelfAttention",
+    "Transformer",
     "__version__",
     "attend",
     "band_mask",

@@ -167,11 +167,12 @@ def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
 def _example(
     *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
 ) -> tuple[nn.Module, tuple[Tensor, ...], dict[str, object]]:
-    """A 6-node graph, dense adjacency (node 5 isolated), 2 heads."""
+    """A batch of two 6-node graphs, dense adjacency (node 5 isolated in both), 2 heads."""
     layer = GraphAttention(4, 3, num_heads=2, dropout=0.1, device=device, dtype=dtype)
-    x = torch.randn(6, 4, device=device, dtype=dtype, requires_grad=True)
-    adjacency = torch.zeros(6, 6, dtype=torch.bool, device=device)
-    adjacency[[0, 1, 1, 2, 3, 4], [1, 0, 2, 3, 4, 0]] = True
+    x = torch.randn(2, 6, 4, device=device, dtype=dtype, requires_grad=True)
+    adjacency = torch.zeros(2, 6, 6, dtype=torch.bool, device=device)
+    adjacency[0, [0, 1, 1, 2, 3, 4], [1, 0, 2, 3, 4, 0]] = True
+    adjacency[1, [0, 1, 2, 3, 4], [2, 3, 4, 0, 1]] = True
     return layer, (x,), {"adjacency": adjacency}
 
 
@@ -389,6 +390,11 @@ class GraphAttention(nn.Module):
         if not isinstance(adjacency, Tensor) or adjacency.dtype != torch.bool:
             got = adjacency.dtype if isinstance(adjacency, Tensor) else type(adjacency).__name__
             raise TypeError(f"adjacency must be a boolean tensor (True = may attend), got {got}")
+        if x.dim() == 2 and adjacency.dim() == 3:
+            raise ValueError(
+                f"x must be a 3-D tensor of shape (B, N, F) (batch first) to match the batched "
+                f"adjacency of shape {tuple(adjacency.shape)}, got shape {tuple(x.shape)}"
+            )
         want = (n, n) if x.dim() == 2 else (x.shape[0], n, n)
         if tuple(adjacency.shape) != want:
             raise ValueError(

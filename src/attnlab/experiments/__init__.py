@@ -83,14 +83,15 @@ EXPERIMENT_PACKAGES: tuple[str, ...] = (
     "hu2018_se_accounting",
     "hu2018_se_overhead",
     "hu2018_se_fashion_mnist",
+    "vaswani2017_param_counts",
+    "vaswani2017_translation",
+    "vinyals2015_pointer",
     "yang2016_han_reuters",
     "velickovic2018_gat_cora",
-    "vinyals2015_pointer",
     "lu2016_coattention_sort_of_clevr",
     "bahdanau2015_length",
     "luong2015_local_vs_global",
-    "vaswani2017_param_counts",
-    "vaswani2017_translation",
+    "sukhbaatar2015_memn2n_babi",
 )
 
 __all__ = [

@@ -29,6 +29,7 @@ from attnlab.mechanisms.coattention import (
     ParallelCoAttention,
     ParallelCoAttentionOutput,
 )
+from attnlab.mechanisms.flex import flex_attention_available, flex_sliding_window_attention
 from attnlab.mechanisms.hard import (
     HARD_ATTENTION_MODES,
     HardAttention,
@@ -103,6 +104,8 @@ __all__ = [
     "SlidingWindowAttention",
     "StructuredSelfAttention",
     "StructuredSelfAttentionOutput",
+    "flex_attention_available",
+    "flex_sliding_window_attention",
     "reinforce_loss",
     "sliding_window_attention",
     "structured_penalty",
