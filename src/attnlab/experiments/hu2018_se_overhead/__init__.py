@@ -37,10 +37,10 @@ EXPERIMENT = register_experiment(
         run=main,
         scales={
             "smoke": OverheadConfig.smoke,
-            "quick": {"batch_sizes": (1,), "repeats": 15},
+            "quick": {"batch_sizes": (1,), "repeats": 60, "warmup": 5},
             "full": {},
         },
-        cpu_time={"smoke": 5, "quick": 10, "full": 90},
+        cpu_time={"smoke": 5, "quick": 15, "full": 90},
         targets=(
             Target(
                 "time_ratio/batch1",
