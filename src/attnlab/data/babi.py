@@ -31,13 +31,11 @@ import gzip
 import logging
 import os
 import re
-import shutil
 import tempfile
-import urllib.request
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -48,10 +46,12 @@ from attnlab.data.resources import (
     FileSpec,
     Resource,
     extract_archive,
+    fetch_first,
     register_resource,
     resolve_data_root,
     verify_file,
 )
+from attnlab.data.resources import _open_url as _resource_open_url
 
 __all__ = [
     "BABI_ARCHIVE_URLS",
@@ -770,9 +770,7 @@ def load_babi_task(
     return parse_babi(_read_text(path), task=task, source=str(path))
 
 
-def _open_url(url: str, timeout: float) -> Any:  # pragma: no cover - network
-    request = urllib.request.Request(url, headers={"User-Agent": "attnlab-data/0.1"})
-    return urllib.request.urlopen(request, timeout=timeout)
+_open_url = _resource_open_url  # the downloader's opener (a module attribute tests can replace)
 
 
 def download_babi(
@@ -796,20 +794,11 @@ def download_babi(
     """
     directory = BABI_RESOURCE.directory(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
     with tempfile.TemporaryDirectory(dir=directory, prefix=".download.") as temp:
-        archive = Path(temp) / "tasks_1-20_v1-2.tar.gz"
-        for url in urls:
-            try:
-                with _open_url(url, timeout) as response, archive.open("wb") as sink:
-                    shutil.copyfileobj(response, sink, 1 << 20)
-                break
-            except OSError as error:
-                failures.append(f"{url}: {error}")
-        else:
-            raise DownloadError(
-                "could not download bAbI:\n  " + "\n  ".join(failures), path=directory
-            )
+        archive = fetch_first(
+            urls, Path(temp) / "tasks_1-20_v1-2.tar.gz", what="bAbI", timeout=timeout,
+            opener=_open_url,
+        )
         extracted = extract_archive(archive, Path(temp) / "members", max_bytes=500 << 20)
         names = [spec.name for spec in BABI_RESOURCE.files]
         names.append(babi_file_name(3, "train", "en-10k"))

@@ -55,7 +55,7 @@ import time
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -73,6 +73,7 @@ __all__ = [
     "default_cache_dir",
     "download_file",
     "extract_archive",
+    "fetch_first",
     "get_resource",
     "register_resource",
     "resolve_data_root",
@@ -503,6 +504,37 @@ def _response_length(response: Any) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def fetch_first(
+    urls: Sequence[str],
+    destination: str | os.PathLike[str],
+    *,
+    what: str,
+    timeout: float = 60.0,
+    opener: Opener | None = None,
+) -> Path:
+    """Download the first of ``urls`` that answers to ``destination``, unverified.
+
+    For archives whose own checksum is not pinned: the caller verifies what it extracts
+    (member by member, against :class:`FileSpec` checksums) before using anything.
+
+    Raises:
+        DownloadError: no URL worked; the message lists each URL's error.
+    """
+    destination = Path(destination)
+    open_url = opener if opener is not None else _open_url
+    failures: list[str] = []
+    for url in urls:
+        try:
+            with open_url(url, timeout) as response, destination.open("wb") as sink:
+                shutil.copyfileobj(response, sink, 1 << 20)
+            return destination
+        except OSError as error:
+            failures.append(f"{url}: {error}")
+    raise DownloadError(
+        f"could not download {what}:\n  " + "\n  ".join(failures), path=destination.parent
+    )
 
 
 def download_file(

@@ -45,15 +45,13 @@ import html
 import logging
 import os
 import re
-import shutil
 import tempfile
-import urllib.request
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -64,9 +62,11 @@ from attnlab.data.resources import (
     FileSpec,
     Resource,
     extract_archive,
+    fetch_first,
     register_resource,
     verify_file,
 )
+from attnlab.data.resources import _open_url as _resource_open_url
 
 __all__ = [
     "ARCHIVE_URLS",
@@ -395,9 +395,7 @@ def read_sgml_file(path: str | os.PathLike[str]) -> list[ReutersDocument]:
     return documents
 
 
-def _uci_open(url: str, timeout: float) -> Any:  # pragma: no cover - network
-    request = urllib.request.Request(url, headers={"User-Agent": "attnlab-data/0.1"})
-    return urllib.request.urlopen(request, timeout=timeout)
+_uci_open = _resource_open_url  # the downloader's opener (a module attribute tests can replace)
 
 
 def download_reuters(
@@ -422,20 +420,11 @@ def download_reuters(
     """
     directory = REUTERS_RESOURCE.directory(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
     with tempfile.TemporaryDirectory(dir=directory, prefix=".download.") as temp:
-        archive = Path(temp) / "reuters21578.tar.gz"
-        for url in urls:
-            try:
-                with _uci_open(url, timeout) as response, archive.open("wb") as sink:
-                    shutil.copyfileobj(response, sink, 1 << 20)
-                break
-            except OSError as error:
-                failures.append(f"{url}: {error}")
-        else:
-            raise DownloadError(
-                "could not download Reuters-21578:\n  " + "\n  ".join(failures), path=directory
-            )
+        archive = fetch_first(
+            urls, Path(temp) / "reuters21578.tar.gz", what="Reuters-21578", timeout=timeout,
+            opener=_uci_open,
+        )
         extracted = extract_archive(archive, Path(temp) / "members", max_bytes=200 << 20)
         for spec in REUTERS_RESOURCE.files:
             name = spec.uncompressed_name or spec.name
