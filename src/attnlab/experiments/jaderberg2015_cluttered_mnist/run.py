@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from attnlab.data.distortions import TEST_SEED, DistortedMNIST
+from attnlab.data.distortions import DistortedMNIST
 from attnlab.data.mnist import Digits, load_digits
 from attnlab.experiments.context import RunContext
 from attnlab.experiments.jaderberg2015_cluttered_mnist.config import (
@@ -43,7 +43,11 @@ from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
     count_parameters,
     parse_model_name,
 )
-from attnlab.experiments.jaderberg2015_distorted_mnist.run import mcnemar_pvalue, predict
+from attnlab.experiments.jaderberg2015_distorted_mnist.run import (
+    mcnemar_pvalue,
+    predict,
+    render_splits,
+)
 from attnlab.train import TrainConfig, derive_seed, fit
 from attnlab.vision.spatial_transformer import spatial_transformer_param_groups
 
@@ -102,28 +106,15 @@ def make_splits(kind: str, data: DataConfig, ctx: RunContext) -> DistortedSplits
             "MNIST not found: training and testing on the synthetic font-rendered digits "
             "(a stand-in, not MNIST); the numbers are not comparable with the paper"
         )
-    train = DistortedMNIST(
-        train_digits.images[: data.train_size],
-        train_digits.labels[: data.train_size],
-        kind=kind,
+    train, val, test_images, test_labels = render_splits(
+        kind,
+        train_digits,
+        test_digits,
+        train_size=data.train_size,
+        val_size=data.val_size,
+        test_size=data.test_size,
         seed=ctx.seed,
-        precompute=True,
     )
-    val = None
-    if data.val_size:
-        val = DistortedMNIST(
-            train_digits.images[data.train_size : stop],
-            train_digits.labels[data.train_size : stop],
-            kind=kind,
-            seed=ctx.seed + 1,
-            precompute=True,
-        )
-    test_images, test_labels = DistortedMNIST(
-        test_digits.images[: data.test_size],
-        test_digits.labels[: data.test_size],
-        kind=kind,
-        seed=TEST_SEED,
-    ).tensors()
     return DistortedSplits(train, val, test_images, test_labels, train_digits.source)
 
 

@@ -37,10 +37,52 @@ from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
 from attnlab.train import TrainConfig, derive_seed, fit, logits_of
 from attnlab.vision.spatial_transformer import spatial_transformer_param_groups
 
-__all__ = ["main", "mcnemar_pvalue", "predict"]
+__all__ = ["main", "mcnemar_pvalue", "predict", "render_splits"]
 
 _EVAL_BATCH = 500
 _KINDS = tuple(DISTORTIONS)
+
+
+def render_splits(
+    kind: str,
+    train_digits: Digits,
+    test_digits: Digits,
+    *,
+    train_size: int,
+    val_size: int,
+    test_size: int,
+    seed: int,
+) -> tuple[DistortedMNIST, DistortedMNIST | None, Tensor, Tensor]:
+    """The ``kind`` training, validation (``None`` when empty) and test data of one run.
+
+    Training digits are the first ``train_size``, validation the next ``val_size`` (distorted
+    with ``seed`` and ``seed + 1``, rendered once); test digits the first ``test_size`` of the
+    test split, distorted with :data:`~attnlab.data.distortions.TEST_SEED` whatever the seed.
+
+    Returns:
+        ``(train, val, test_images, test_labels)``.
+    """
+    stop = train_size + val_size
+    train = DistortedMNIST(
+        train_digits.images[:train_size],
+        train_digits.labels[:train_size],
+        kind=kind,
+        seed=seed,
+        precompute=True,
+    )
+    val = None
+    if val_size:
+        val = DistortedMNIST(
+            train_digits.images[train_size:stop],
+            train_digits.labels[train_size:stop],
+            kind=kind,
+            seed=seed + 1,
+            precompute=True,
+        )
+    test_images, test_labels = DistortedMNIST(
+        test_digits.images[:test_size], test_digits.labels[:test_size], kind=kind, seed=TEST_SEED
+    ).tensors()
+    return train, val, test_images, test_labels
 
 
 def mcnemar_pvalue(first_correct: Tensor, second_correct: Tensor) -> float:
@@ -132,29 +174,15 @@ def main(config: DistortedMNISTConfig, ctx: RunContext) -> dict[str, float]:
     plots_left = config.max_stn_plots
     for kind in config.distortions:
         spec = get_distortion(kind)
-        stop = data.train_size + data.val_size
-        train_set = DistortedMNIST(
-            train_digits.images[: data.train_size],
-            train_digits.labels[: data.train_size],
-            kind=kind,
+        train_set, val_set, test_images, test_labels = render_splits(
+            kind,
+            train_digits,
+            test_digits,
+            train_size=data.train_size,
+            val_size=data.val_size,
+            test_size=data.test_size,
             seed=ctx.seed,
-            precompute=True,
         )
-        val_set = None
-        if data.val_size:
-            val_set = DistortedMNIST(
-                train_digits.images[data.train_size : stop],
-                train_digits.labels[data.train_size : stop],
-                kind=kind,
-                seed=ctx.seed + 1,
-                precompute=True,
-            )
-        test_images, test_labels = DistortedMNIST(
-            test_digits.images[: data.test_size],
-            test_digits.labels[: data.test_size],
-            kind=kind,
-            seed=TEST_SEED,
-        ).tensors()
         channels, height, width = train_set.image_shape
         ctx.logger.info(
             "%s: %d training, %d validation, %d test images of %dx%d (%s digits)",
