@@ -400,6 +400,20 @@ def test_sliding_window_rejects_an_unknown_backend() -> None:
         SlidingWindowAttention(8, window_size=5, backend="cuda")
 
 
+# Fixed masks whose windows hold exactly one valid key for some queries (the case the compiled
+# CPU FlexAttention kernel got wrong, nondeterministically), padding, holes, and a sequence with
+# a single valid key; every row is checked against the blocked kernel on repeated calls.
+_FLEX_MASKS = torch.tensor(
+    [
+        [1, 0, 1, 0, 1, 1, 0, 0],  # holes: query 6's window {5, 6, 7} holds key 5 only
+        [1, 1, 1, 1, 1, 0, 0, 0],  # padding: query 5's window {4, 5, 6} holds key 4 only
+        [0, 0, 0, 1, 0, 0, 0, 0],  # one valid key: queries 2-4 see only it, the rest nothing
+        [1, 0, 0, 1, 0, 0, 1, 0],  # isolated keys
+    ],
+    dtype=torch.bool,
+)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_flex_backend_equals_the_blocked_kernel(causal: bool) -> None:
     from attnlab.mechanisms.flex import flex_attention_available
@@ -407,22 +421,46 @@ def test_flex_backend_equals_the_blocked_kernel(causal: bool) -> None:
     if not flex_attention_available():
         pytest.skip("this torch has no FlexAttention")
     torch.manual_seed(0)
-    blocked = SlidingWindowAttention(8, window_size=5, causal=causal, backend="blocked")
-    flex = SlidingWindowAttention(8, window_size=5, causal=causal, backend="flex")
+    blocked = SlidingWindowAttention(4, window_size=3, causal=causal, backend="blocked")
+    flex = SlidingWindowAttention(4, window_size=3, causal=causal, backend="flex")
     flex.load_state_dict(blocked.state_dict())
-    x = torch.randn(2, 40, 8)
-    mask = torch.ones(2, 40, dtype=torch.bool)
-    mask[0, 30:] = False  # padding
-    mask[1, :] = False  # a fully masked sequence: zero context, no NaN
-    mask[1, 3] = True
+    x = torch.randn(4, 8, 4)
+    single = [
+        (b, i)
+        for b in range(4)
+        for i in range(8)
+        if int(sliding_window_attention(
+            x[:1], x[:1], x[:1], window_size=3, causal=causal, mask=_FLEX_MASKS[b : b + 1]
+        ).weights[0, i].gt(0).sum()) == 1
+    ]
+    assert len(single) >= 4  # the inputs exercise single-key windows
     with torch.no_grad():  # FlexAttention has no backward on the CPU (it has on CUDA)
-        want = blocked(x, mask=mask).context
-        got = flex(x, mask=mask, need_weights=False)
-        empty = torch.zeros(2, 40, dtype=torch.bool)
-        got_empty = flex(x, mask=empty, need_weights=False).context
-    assert got.weights is None
-    torch.testing.assert_close(got.context, want, atol=2e-5, rtol=1e-4)
-    assert torch.equal(got_empty, torch.zeros_like(got_empty))
+        want = blocked(x, mask=_FLEX_MASKS).context
+        for _ in range(5):  # the failure was nondeterministic: repeat on the same input
+            got = flex(x, mask=_FLEX_MASKS, need_weights=False)
+            assert got.weights is None
+            torch.testing.assert_close(got.context, want, atol=2e-5, rtol=1e-4)
+            for b, i in single:  # a single valid key: the context is that key's value
+                assert got.context[b, i].abs().sum() > 0
+        got_empty = flex(x, mask=torch.zeros(4, 8, dtype=torch.bool), need_weights=False)
+    assert torch.equal(got_empty.context, torch.zeros_like(got_empty.context))
+
+
+def test_flex_backend_on_the_cpu_never_takes_the_compiled_kernel(monkeypatch) -> None:
+    from attnlab.mechanisms import flex as flex_module
+
+    if not flex_module.flex_attention_available():
+        pytest.skip("this torch has no FlexAttention")
+
+    def refuse() -> None:
+        raise AssertionError("the compiled FlexAttention kernel must not run on the CPU")
+
+    monkeypatch.setattr(flex_module, "_compiled_flex", refuse)
+    x = torch.randn(1, 8, 4)
+    with torch.no_grad():
+        out = flex_module.flex_sliding_window_attention(x, x, x, window_size=3)
+    want = sliding_window_attention(x, x, x, window_size=3).context
+    torch.testing.assert_close(out, want, atol=2e-5, rtol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -381,49 +381,76 @@ def test_tps_matches_kornia_evaluation_of_the_same_spline(align_corners: bool) -
     assert_close(ours, theirs, atol=1e-10, rtol=1e-9)
 
 
+# kornia's thin-plate spline: ``get_tps_transform(points_src, points_dst)`` centres the kernels
+# at its FIRST argument, and that tensor is the ``kernel_centers`` every kornia warp function
+# must receive. Our ``tps_grid(theta)`` maps the output-frame control points onto the
+# input-frame points ``theta``, so kornia's composition is ``get_tps_transform(control, theta)``
+# with ``kernel_centers=control`` (kornia's documented reversed order for warp_image_tps:
+# output-frame points first). Both splines are Bookstein's, so they agree everywhere.
+_KORNIA_TPS_NOTICE = "ignore:`get_tps_transform` centres its kernels:FutureWarning"
+
+
+def _kornia_tps(control: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    kernel_weights, affine_weights = kornia_transform.get_tps_transform(control, theta)
+    # kornia's own check that the centres are the ones the weights were fitted at
+    assert_close(kernel_weights.mT @ control, torch.zeros(1, 2, 2, dtype=F64), atol=1e-10,
+                 rtol=0)
+    return kernel_weights, affine_weights
+
+
+@pytest.mark.filterwarnings(_KORNIA_TPS_NOTICE)
 @pytest.mark.parametrize("align_corners", ALIGN)
-def test_kornia_get_tps_transform_agrees_for_affine_targets(align_corners: bool) -> None:
-    # kornia's documented composition: get_tps_transform(points_dst, points_src) with the
-    # output-frame points first, and kernel_centers=points_src. For targets that are an affine
-    # image of the control points both splines reduce to that affine map.
+def test_kornia_warp_image_tps_agrees_for_affine_targets(align_corners: bool) -> None:
+    # for targets that are an affine image of the control points both splines are that affine map
     from attnlab.vision.sampler import bilinear_sample
 
     control = regular_control_points(dtype=F64)[None]
     A = torch.tensor([[0.9, 0.1, 0.05], [-0.2, 1.1, 0.1]], dtype=F64)
     theta = control @ A[:, :2].T + A[:, 2]
     image = torch.rand(1, 1, 8, 9, dtype=F64)
-    kw, aw = kornia_transform.get_tps_transform(control, theta)
-    theirs = kornia_transform.warp_image_tps(image, theta, kw, aw, align_corners=align_corners)
+    kw, aw = _kornia_tps(control, theta)
+    theirs = kornia_transform.warp_image_tps(image, control, kw, aw, align_corners=align_corners)
     ours = bilinear_sample(image, tps_grid(theta, (8, 9), align_corners), align_corners)
     assert_close(ours, theirs, atol=1e-10, rtol=1e-9)
 
 
+@pytest.mark.filterwarnings(_KORNIA_TPS_NOTICE)
+@pytest.mark.parametrize("align_corners", ALIGN)
+def test_kornia_warp_image_tps_agrees_for_non_affine_targets(align_corners: bool) -> None:
+    from attnlab.vision.sampler import bilinear_sample
+
+    control = regular_control_points(dtype=F64)[None]
+    theta = _perturbed_control_points(0.15)
+    image = torch.rand(2, 3, 8, 9, dtype=F64)
+    kw, aw = _kornia_tps(control, theta)
+    kw, aw = kw.expand(2, -1, -1), aw.expand(2, -1, -1)
+    theirs = kornia_transform.warp_image_tps(
+        image, control.expand(2, -1, -1), kw, aw, align_corners=align_corners
+    )
+    grid = tps_grid(theta.expand(2, -1, -1), (8, 9), align_corners)
+    ours = bilinear_sample(image, grid, align_corners)
+    assert_close(ours, theirs, atol=1e-10, rtol=1e-9)
+
+
+@pytest.mark.filterwarnings(_KORNIA_TPS_NOTICE)
 def test_kornia_get_tps_transform_agrees_at_control_points() -> None:
     control = regular_control_points(dtype=F64)[None]
     theta = _perturbed_control_points(0.15)
-    kw, aw = kornia_transform.get_tps_transform(control, theta)
-    theirs = kornia_transform.warp_points_tps(control, theta, kw, aw)
-    assert_close(theirs, theta)
-    assert_close(tps_transform_points(control, theta), theta)
+    kw, aw = _kornia_tps(control, theta)
+    theirs = kornia_transform.warp_points_tps(control, control, kw, aw)
+    assert_close(theirs, theta, atol=1e-12, rtol=0)
+    assert_close(tps_transform_points(control, theta), theta, atol=1e-12, rtol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "documented difference: kornia's get_tps_transform centres the kernel at its second "
-        "argument (the targets, kernel_centers) while its side conditions use the first, so "
-        "between control points it is not Bookstein's thin-plate spline; ours centres the "
-        "kernel at the control points. The two agree at the control points and for affine "
-        "targets only."
-    ),
-)
+@pytest.mark.filterwarnings(_KORNIA_TPS_NOTICE)
 def test_kornia_get_tps_transform_between_control_points() -> None:
+    # between the control points too: the same spline, not only the same interpolation values
     control = regular_control_points(dtype=F64)[None]
     theta = _perturbed_control_points(0.15)
     mesh = normalized_meshgrid((9, 11), dtype=F64).reshape(1, -1, 2)
-    kw, aw = kornia_transform.get_tps_transform(control, theta)
-    theirs = kornia_transform.warp_points_tps(mesh, theta, kw, aw)
-    assert_close(tps_transform_points(mesh, theta), theirs, atol=1e-3, rtol=0)
+    kw, aw = _kornia_tps(control, theta)
+    theirs = kornia_transform.warp_points_tps(mesh, control, kw, aw)
+    assert_close(tps_transform_points(mesh, theta), theirs, atol=1e-12, rtol=0)
 
 
 def test_tps_module_buffers_follow_dtype_and_state_dict() -> None:

@@ -6,9 +6,13 @@
 :func:`torch.nn.attention.flex_attention.flex_attention`: the band and the mask become a block
 mask, blocks outside the band are skipped, and no weight tensor is written. It is the path
 :class:`~attnlab.mechanisms.local.SlidingWindowAttention` takes on CUDA when
-``need_weights=False`` (``backend="auto"``); on the CPU the blocked kernel of
-:mod:`attnlab.mechanisms.local` is faster, and FlexAttention needs a compilation (seconds) per
-new shape, so it is used there only when asked for (``backend="flex"``).
+``need_weights=False`` (``backend="auto"``), compiled once per shape.
+
+On the CPU the blocked kernel of :mod:`attnlab.mechanisms.local` is faster, so FlexAttention is
+used there only when asked for (``backend="flex"``), and then **uncompiled**: FlexAttention's
+unfused implementation, with the same block mask and mask function. The compiled CPU kernel
+(torch 2.13) was seen to return a zero context, nondeterministically, for queries whose window
+holds exactly one valid key, so it is never used; the unfused path is exact and deterministic.
 
 Conventions are the library's: ``mask`` is boolean, ``True`` = may attend, ``(B, Lk)`` or
 ``(B, Lq, Lk)``; a query with no valid key in its window gets a zero context.
@@ -16,6 +20,7 @@ Conventions are the library's: ``mask`` is boolean, ``True`` = may attend, ``(B,
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -42,6 +47,20 @@ def _compiled_flex() -> Callable[..., Tensor]:
     from torch.nn.attention.flex_attention import flex_attention
 
     return torch.compile(flex_attention, dynamic=False)
+
+
+def _eager_flex(q: Tensor, k: Tensor, v: Tensor, *, block_mask: Any) -> Tensor:
+    from torch.nn.attention.flex_attention import flex_attention
+
+    with warnings.catch_warnings():
+        # the unfused implementation is chosen on purpose (see the module docstring)
+        warnings.filterwarnings("ignore", message="flex_attention called without torch.compile")
+        return flex_attention(q, k, v, block_mask=block_mask)  # type: ignore[return-value]
+
+
+def _flex_kernel(device: torch.device) -> Callable[..., Tensor]:
+    """The compiled kernel on CUDA; the exact unfused implementation elsewhere."""
+    return _compiled_flex() if device.type == "cuda" else _eager_flex
 
 
 def flex_sliding_window_attention(
@@ -112,5 +131,5 @@ def flex_sliding_window_attention(
         return inside
 
     block_mask = create_block_mask(band, batch, None, q_len, k_len, device=q.device)
-    out = _compiled_flex()(q, k, v, block_mask=block_mask)
+    out = _flex_kernel(q.device)(q, k, v, block_mask=block_mask)
     return out if heads else out.squeeze(1)

@@ -644,8 +644,9 @@ class SlidingWindowAttention(nn.Module):
         causal: look back only.
         backend: the kernel of the fused path (``need_weights=False``): ``"auto"``
             (FlexAttention on CUDA, the blocked kernel elsewhere), ``"flex"``
-            (:func:`~attnlab.mechanisms.flex.flex_sliding_window_attention`, compiled once per
-            shape) or ``"blocked"``. With weights the blocked kernel always runs.
+            (:func:`~attnlab.mechanisms.flex.flex_sliding_window_attention`: compiled once per
+            shape on CUDA, FlexAttention's unfused implementation on the CPU) or
+            ``"blocked"``. With weights the blocked kernel always runs.
         device: device of the parameters.
         dtype: dtype of the parameters.
 
