@@ -137,6 +137,11 @@ def _add_run_options(parser: argparse.ArgumentParser, *, default_out: str) -> No
         help="exit with status 1 when a metric misses its paper target",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the Python traceback of an error (it is always kept in the run's log.txt)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -194,3 +194,53 @@ def test_reproduce_uses_fallbacks_and_selects_with_only(
     assert main(["experiments"]) == 0
     assert "quick scale uses a stand-in: fakedata -> generated stand-in" in (
         capsys.readouterr().out)
+
+
+def test_a_failed_run_prints_its_message_and_keeps_the_traceback_in_the_log(
+    fake_registry: ExperimentRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "fake_pass", "--set", "fail=true", "--out", str(tmp_path / "r")]) == 3
+    captured = capsys.readouterr()
+    assert "RuntimeError: boom" in captured.out + captured.err
+    assert "Traceback" not in captured.out + captured.err
+    assert "log.txt" in captured.out and "--debug" in captured.out
+    log = (tmp_path / "r" / "log.txt").read_text()
+    assert "Traceback (most recent call last)" in log and "RuntimeError: boom" in log
+    # --debug: the traceback on the terminal too
+    assert main(["run", "fake_pass", "--set", "fail=true", "--debug",
+                 "--out", str(tmp_path / "d")]) == 3
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_a_usage_error_prints_a_traceback_only_with_debug(
+    fake_registry: ExperimentRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "fake_pass", "--set", "steps=many", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "setting 'steps' expects int" in err and "Traceback" not in err
+    assert main(["run", "fake_pass", "--set", "steps=many", "--debug",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "setting 'steps' expects int" in err and "Traceback (most recent call last)" in err
+
+
+def test_a_truncated_data_file_is_one_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from attnlab.experiments.runner import resolve_data_dir
+
+    data = resolve_data_dir(None)
+    if data is None or not (data / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("needs the MNIST files (ATTNLAB_DATA)")
+    bad = tmp_path / "data" / "mnist"
+    bad.mkdir(parents=True)
+    for source in (data / "mnist").iterdir():
+        blob = source.read_bytes()
+        (bad / source.name).write_bytes(blob[:5000] if "t10k-images" in source.name else blob)
+    code = main(["run", "jaderberg2015_distorted_mnist", "--scale", "smoke", "--quiet",
+                 "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "t10k-images-idx3-ubyte.gz: cannot decompress" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+    assert "Traceback (most recent call last)" in (tmp_path / "r" / "log.txt").read_text()

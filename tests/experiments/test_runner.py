@@ -233,20 +233,86 @@ def test_resolve_data_dir_and_device(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         resolve_device("gpu-please")
 
 
-def test_torchrun_secondary_ranks_write_nothing(
-    fake_registry: ExperimentRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_torchrun_needs_out(
+    fake_registry: ExperimentRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(ConfigError, match="under torchrun pass --out"):
         run_experiment("fake_pass", progress=False, quiet=True)
+
+
+class _FakeJob:
+    """Rank 1 of a 2-process job whose rank 0 sends ``messages`` (setup error, then result)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, messages: list[object]) -> None:
+        import attnlab.experiments.runner as runner
+        from attnlab.train.distributed import DistributedContext
+
+        self.messages = list(messages)
+        self.sent: list[object] = []
+        job = DistributedContext(rank=1, local_rank=1, world_size=2, backend="gloo")
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", "1")
+        monkeypatch.setattr(runner, "_join_job", lambda device: job)
+        monkeypatch.setattr(runner, "broadcast_object", self.broadcast)
+
+    def broadcast(self, obj: object, context: object) -> object:
+        self.sent.append(obj)
+        return self.messages.pop(0)
+
+
+def test_secondary_rank_reports_rank_0s_metrics_and_writes_nothing(
+    fake_registry: ExperimentRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from attnlab.cli import main
+
+    # rank 0 set up the folder (None), then measured 0.5: this rank's own 0.97 is not what it
+    # reports, so --check gives both ranks rank 0's verdict (a miss: exit status 1)
+    miss = {"accuracy": 0.5, "error_pct": 50.0, "seed": 0.0}
+    job = _FakeJob(monkeypatch, [None, ("finished", miss)])
+    code = main(["run", "fake_pass", "--out", str(tmp_path / "r"), "--check", "--quiet"])
+    assert code == 1
+    assert job.messages == [] and len(job.sent) == 2
+    assert capsys.readouterr().out == ""  # only rank 0 prints
+    assert not (tmp_path / "r").exists()  # only rank 0 writes
+    hit = {"accuracy": 0.99, "error_pct": 1.0, "seed": 0.0}
+    job = _FakeJob(monkeypatch, [None, ("finished", hit)])
     result = run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
-    assert result.status == "finished" and result.metrics["accuracy"] == 0.97
-    assert result.report is None
+    assert result.status == "finished" and result.metrics == hit
+    assert result.report is None and not result.missed
+
+
+def test_secondary_rank_stops_when_rank_0_could_not_start(
+    fake_registry: ExperimentRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _FakeJob(monkeypatch, ["ReportError: output folder is not empty"])
+    with pytest.raises(ReportError, match="rank 0 could not start the run: ReportError: output"):
+        run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
     assert not (tmp_path / "r").exists()
+
+
+def test_main_rank_announces_its_setup_and_shares_its_metrics(
+    fake_registry: ExperimentRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import attnlab.experiments.runner as runner
+    from attnlab.train.distributed import DistributedContext
+
+    sent: list[object] = []
+    job = DistributedContext(rank=0, local_rank=0, world_size=2, backend="gloo")
+    monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(runner, "_join_job", lambda device: job)
+    monkeypatch.setattr(runner, "broadcast_object", lambda obj, context: sent.append(obj) or obj)
     main = run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
     assert main.report is not None and (tmp_path / "r" / "plots" / "solid.png").exists()
+    assert sent == [None, ("finished", main.metrics)] and main.metrics["accuracy"] == 0.97
+    # a folder rank 0 cannot use: the other ranks are told why before anything runs
+    sent.clear()
+    with pytest.raises(ReportError, match="already holds a run"):
+        run_experiment("fake_pass", out=tmp_path / "r", progress=False, quiet=True)
+    assert len(sent) == 1 and isinstance(sent[0], str) and sent[0].startswith("ReportError")
 
 
 def test_fallback_data_runs_at_quick_and_is_recorded(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from attnlab.experiments.velickovic2018_gat_cora.config import (
 from attnlab.experiments.velickovic2018_gat_cora.run import (
     _attention_plots,
     attention_entropy,
+    first_seed_attention,
     train_one_seed,
 )
 
@@ -85,7 +86,9 @@ def test_attention_plots_are_written(tmp_path: Path) -> None:
     (tmp_path / "plots").mkdir()
     ctx = RunContext("velickovic2018_gat_cora", "smoke", tmp_path, 0, None, torch.device("cpu"),
                      False, logging.getLogger("test"))
-    stats = _attention_plots(ctx, graph, config, state)
+    attention = first_seed_attention(graph, config, state)
+    _attention_plots(ctx, graph, config, attention)
+    stats = attention.stats
     assert (tmp_path / "plots" / "attention_entropy.png").exists()
     assert (tmp_path / "plots" / "neighbourhood_attention.png").exists()
     assert 0 < stats["entropy_layer1_mean"] <= stats["entropy_uniform_mean"] + 1e-6

@@ -483,3 +483,16 @@ def test_auto_backend_on_cuda_uses_flex_and_matches_forward_and_backward(
     tol = 2e-2 if dtype == torch.bfloat16 else 1e-4
     torch.testing.assert_close(got.context, want, atol=tol, rtol=tol)
     torch.testing.assert_close(gg, gw, atol=tol * 5, rtol=tol * 5)
+
+
+def test_flex_backend_without_flexattention_is_a_clear_error(monkeypatch) -> None:
+    # torch < 2.5 has no FlexAttention: "flex" says so; "auto" and "blocked" still work
+    from attnlab.mechanisms import flex as flex_module
+
+    monkeypatch.setattr(flex_module, "flex_attention_available", lambda: False)
+    x = torch.randn(1, 6, 4)
+    with pytest.raises(RuntimeError, match=r"backend='flex' needs FlexAttention \(torch >= 2.5\)"):
+        SlidingWindowAttention(4, window_size=3, backend="flex")(x, need_weights=False)
+    for backend in ("auto", "blocked"):
+        out = SlidingWindowAttention(4, window_size=3, backend=backend)(x, need_weights=False)
+        assert out.context.shape == (1, 6, 4)

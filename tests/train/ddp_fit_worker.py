@@ -1,13 +1,16 @@
 """Worker of ``test_distributed``: trains a tiny MLP with ``fit``.
 
-Run by ``torchrun --nproc-per-node 2 ddp_fit_worker.py RUN_DIR`` (each process writes its final
-weights to ``RUN_DIR/rank<r>.pt``; rank 0 also writes the usual checkpoints) and imported by the
-test for the single-process reference. The model has no BatchNorm and no dropout, whose
-per-process statistics and masks would make a distributed run differ from a single process.
+Run by ``torchrun --nproc-per-node 2 ddp_fit_worker.py RUN_DIR``: three ``fit`` calls and an
+``evaluate`` in one job, as an experiment makes them (each process writes its final weights to
+``RUN_DIR/rank<r>.pt``; rank 0 also writes the usual checkpoints of each fit) and imported by
+the test for the single-process reference of the first fit. The model has no BatchNorm and no
+dropout, whose per-process statistics and masks would make a distributed run differ from a
+single process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -18,7 +21,7 @@ from torch.utils.data import TensorDataset
 
 from attnlab.train.checkpoint import save_checkpoint
 from attnlab.train.config import TrainConfig
-from attnlab.train.loop import TrainResult, fit
+from attnlab.train.loop import TrainResult, evaluate, fit
 from attnlab.train.seeding import seed_everything
 
 CONFIG = TrainConfig(
@@ -57,11 +60,33 @@ def run(run_dir: str | None) -> tuple[nn.Module, TrainResult]:
 
 def main(run_dir: str) -> None:
     model, result = run(run_dir)
-    assert not torch.distributed.is_initialized(), "fit must destroy the group it created"
+    assert torch.distributed.is_initialized(), "the group outlives fit: later fits reuse it"
+    # A second model (early stopping on, so the ranks must agree when to stop) and a third, in
+    # the same job and group, with an evaluation in between, as every experiment does.
+    second, train, val = build()
+    early = dataclasses.replace(
+        CONFIG, epochs=6, early_stopping_patience=1, lr=2.0, schedule="none"
+    )
+    second_result = fit(second, train, val, config=early, run_dir=Path(run_dir) / "fit2",
+                        progress=False)
+    metrics = evaluate(second, val, batch_size=8)
+    third, train, val = build()
+    third_result = fit(third, train, val, config=dataclasses.replace(CONFIG, seed=8),
+                       run_dir=Path(run_dir) / "fit3", progress=False)
+    assert torch.distributed.is_initialized()
     rank = int(os.environ.get("RANK", "0"))
     save_checkpoint(
         Path(run_dir) / f"rank{rank}.pt",
-        {"model": model.state_dict(), "final": result.final, "world_size": result.world_size},
+        {
+            "model": model.state_dict(),
+            "final": result.final,
+            "world_size": result.world_size,
+            "second": second.state_dict(),
+            "second_epochs": second_result.epochs_run,
+            "second_eval": dict(metrics),
+            "third": third.state_dict(),
+            "third_final": third_result.final,
+        },
     )
 
 

@@ -42,7 +42,7 @@ def test_per_rank_batch_size() -> None:
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
-def test_two_processes_match_single_process(tmp_path: Path) -> None:
+def test_two_processes_match_single_process_over_three_fits(tmp_path: Path) -> None:
     worker = _worker()
     single_model, single = worker.run(None)
 
@@ -78,6 +78,17 @@ def test_two_processes_match_single_process(tmp_path: Path) -> None:
     for k, v in rank0["model"].items():
         assert torch.equal(v, rank1["model"][k]), k
     assert rank0["final"] == rank1["final"]
+    # Three fits and an evaluation in one job (the group is created once and reused): the
+    # replicas of every model agree, the ranks stopped early after the same epoch, and every
+    # fit wrote its checkpoints from rank 0.
+    for name in ("second", "third"):
+        for k, v in rank0[name].items():
+            assert torch.equal(v, rank1[name][k]), (name, k)
+    assert rank0["second_epochs"] == rank1["second_epochs"] < 6
+    assert rank0["second_eval"] == rank1["second_eval"]
+    assert rank0["third_final"] == rank1["third_final"]
+    for sub in ("fit2", "fit3"):
+        assert load_checkpoint(run_dir / sub / "last.pt")["world_size"] == 2
     # Only rank 0 writes the run's files.
     last = load_checkpoint(run_dir / "last.pt")
     assert last["world_size"] == 2 and last["epoch"] == worker.CONFIG.epochs

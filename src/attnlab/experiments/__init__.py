@@ -44,6 +44,24 @@ and of ``run.py``'s ``main``: build data from ``ctx.data_dir`` and the seed, tra
 progress=ctx.progress)``, record its curves with ``ctx.log_records(result.history,
 prefix="cnn/")``, save figures with ``ctx.save_plot(fig, "sampling_grids", caption=...)`` and
 return every target metric (also at smoke scale, where targets may be unchecked).
+
+Matplotlib is optional (the ``plot`` extra), and a run must finish without it. So draw and save
+every figure inside a ``ctx.plotting`` block named after it, and get pyplot from
+``attnlab.interpret.plots._pyplot()`` (or a plot helper that uses it), never by importing
+matplotlib directly::
+
+    from attnlab.interpret.plots import _pyplot
+
+    with ctx.plotting("sampling_grids"):
+        fig, ax = _pyplot().subplots()
+        ...
+        ctx.save_plot(fig, "sampling_grids", caption="...")
+
+Without matplotlib, ``_pyplot()`` raises
+:class:`~attnlab.interpret.plots.PlottingUnavailableError`; the block skips the rest of the
+figure, the run logs one warning, and ``run.json`` and ``report.html`` list the figure as not
+drawn. Only that error is caught, so compute every metric outside the block: whatever the block
+computes is lost when the figure is skipped.
 """
 
 from attnlab.experiments.context import RunContext

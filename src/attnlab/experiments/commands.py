@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
+import traceback
 from typing import Any
 
 from attnlab.experiments.overrides import ConfigError
@@ -69,8 +71,12 @@ def format_seconds(seconds: float) -> str:
     return f"~{seconds / 3600:.1f} h"
 
 
-def _error(command: str, error: BaseException) -> int:
-    print(f"attnlab {command}: error: {error}", file=sys.stderr)
+def _error(command: str, error: BaseException, *, debug: bool = False) -> int:
+    """An expected error: its message and exit status 2; the traceback only with ``--debug``."""
+    if debug:
+        traceback.print_exception(error, file=sys.stderr)
+    if not _is_secondary_rank() or debug:
+        print(f"attnlab {command}: error: {error}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -126,7 +132,25 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_secondary_rank() -> bool:
+    """Whether this process is a non-zero rank of a ``torchrun`` job (it prints nothing)."""
+    try:
+        return int(os.environ.get("RANK", "0")) != 0
+    except ValueError:
+        return False
+
+
+def _exit_status(result: RunResult, *, check: bool) -> int:
+    if result.status != "finished":
+        return EXIT_RUN_FAILED
+    if check and result.missed:
+        return EXIT_CHECK_FAILED
+    return 0
+
+
 def _print_result(result: RunResult, *, check: bool) -> int:
+    if _is_secondary_rank():
+        return _exit_status(result, check=check)
     print()
     cpu = "" if result.cpu_s is None else f" (CPU {result.cpu_s:.1f} s)"
     print(f"{result.experiment}: {result.status} in {result.duration_s:.1f} s{cpu} -> "
@@ -135,17 +159,16 @@ def _print_result(result: RunResult, *, check: bool) -> int:
         print(f"data source: {name} missing, used {replacement}")
     if result.error:
         print(f"error: {result.error}")
-    if result.checks or result.metrics:
-        print(format_checks(result))
+        print(f"(the traceback is in {result.run_dir / 'log.txt'}; --debug also prints it)")
+    table = format_checks(result)
+    if "\n" in table:  # more than the header
+        print(table)
     if result.report is not None:
         print(f"report: {result.report}")
-    if result.status != "finished":
-        return EXIT_RUN_FAILED
-    if check and result.missed:
+    if result.status == "finished" and check and result.missed:
         names = ", ".join(c.target.metric for c in result.missed)
         print(f"check failed: {names} outside tolerance", file=sys.stderr)
-        return EXIT_CHECK_FAILED
-    return 0
+    return _exit_status(result, check=check)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -163,9 +186,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             argv=getattr(args, "argv", None),
             resume=args.resume,
+            debug=args.debug,
         )
     except _USAGE_ERRORS as error:
-        return _error("run", error)
+        return _error("run", error, debug=args.debug)
     return _print_result(result, check=args.check)
 
 
@@ -182,12 +206,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             only=args.only,
             argv=getattr(args, "argv", None),
+            debug=args.debug,
         )
     except _USAGE_ERRORS as error:
-        return _error("reproduce", error)
+        return _error("reproduce", error, debug=args.debug)
+    code = 0
+    for result in outcome.runs:
+        if result.status != "finished":
+            code = EXIT_RUN_FAILED
+        elif args.check and result.missed and code == 0:
+            code = EXIT_CHECK_FAILED
+    if outcome.errors:
+        code = code or EXIT_RUN_FAILED
+    if _is_secondary_rank():
+        return code
     print()
     print(f"reproduce ({args.scale} scale) in {outcome.duration_s:.1f} s -> {outcome.out_dir}")
-    code = 0
     for result in outcome.runs:
         counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "fail")}
         cpu = "" if result.cpu_s is None else f" (CPU {result.cpu_s:.1f} s)"
@@ -195,15 +229,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
               f"{counts['pass']} target(s) passed, {counts['fail']} missed")
         for name, replacement in result.data_fallbacks.items():
             print(f"    data source: {name} missing, used {replacement}")
-        if result.status != "finished":
-            code = EXIT_RUN_FAILED
-        elif args.check and result.missed and code == 0:
-            code = EXIT_CHECK_FAILED
     for name, reason in outcome.skipped:
         print(f"  {name}: skipped ({reason})")
     for name, reason in outcome.errors:
         print(f"  {name}: not run ({reason})")
-        code = code or EXIT_RUN_FAILED
     for result in outcome.runs:
         print()
         print(f"[{result.experiment}]")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from attnlab.interpret.plots import PlottingUnavailableError
 from attnlab.report.rundir import RunDirectory, safe_plot_name
 
 __all__ = ["RunContext"]
@@ -37,6 +39,11 @@ class RunContext:
         is_main: ``False`` in the non-zero ranks of a ``torchrun`` job, which write nothing
             (plots are dropped; the training loop writes checkpoints from rank 0 only).
 
+    Matplotlib is optional, so draw and save every figure inside ``with ctx.plotting(name):``
+    (see :meth:`plotting`): without matplotlib the figure is skipped and recorded in
+    :attr:`missing_plots` (the runner stores them in ``run.json`` and the report lists them),
+    and the run still finishes with its metrics. Compute metrics outside such blocks.
+
     Example:
         >>> import logging, tempfile
         >>> ctx = RunContext("demo", "smoke", Path(tempfile.mkdtemp()), 0, None,
@@ -59,6 +66,8 @@ class RunContext:
     history: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     plots: list[dict[str, str]] = field(default_factory=list)
     saved_plots: set[str] = field(default_factory=set)
+    #: Figures skipped because matplotlib is missing: ``{"name": ..., "reason": ...}`` each.
+    missing_plots: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def plots_dir(self) -> Path:
@@ -182,6 +191,46 @@ class RunContext:
             self.plots.append(entry)
         self.saved_plots.add(file_name)
         return path
+
+    @contextlib.contextmanager
+    def plotting(self, name: str) -> Iterator[None]:
+        """A block that draws and saves the figure ``name``; skipped when matplotlib is missing.
+
+        A :class:`~attnlab.interpret.plots.PlottingUnavailableError` raised in the block (by
+        any plot helper, which all import matplotlib through
+        :func:`attnlab.interpret.plots._pyplot`) ends the block quietly: the figure is recorded
+        in :attr:`missing_plots` with the reason, and the first such figure of a run logs one
+        warning. Any other error propagates. Keep metric computation out of the block: what it
+        computes is lost when the figure is skipped.
+
+        Args:
+            name: the figure's name as the report lists it (best: the name given to
+                :meth:`save_plot`).
+
+        Raises:
+            ValueError: ``name`` is not a non-empty string.
+
+        Example:
+            >>> import logging, tempfile
+            >>> ctx = RunContext("demo", "smoke", Path(tempfile.mkdtemp()), 0, None,
+            ...                  torch.device("cpu"), False, logging.getLogger("demo"))
+            >>> with ctx.plotting("attention_heatmap"):
+            ...     raise PlottingUnavailableError("plotting needs matplotlib")
+            >>> ctx.missing_plots
+            [{'name': 'attention_heatmap', 'reason': 'plotting needs matplotlib'}]
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"plotting name must be a non-empty string, got {name!r}")
+        try:
+            yield
+        except PlottingUnavailableError as error:
+            if not self.missing_plots and self.is_main:
+                self.logger.warning(
+                    "matplotlib is not installed: figures skipped; pip install 'attnlab[plot]'"
+                )
+            entry = {"name": name, "reason": str(error)}
+            self.missing_plots[:] = [m for m in self.missing_plots if m.get("name") != name]
+            self.missing_plots.append(entry)
 
     def finite_history(self) -> dict[str, list[tuple[float, float]]]:
         """The history without series that hold no finite value."""

@@ -14,6 +14,7 @@ import logging
 import numbers
 import os
 import random
+import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,7 @@ from attnlab.report.rundir import (
     check_writable,
     default_run_dir,
 )
+from attnlab.train.distributed import DistributedContext, broadcast_object, init_distributed
 
 __all__ = [
     "DATA_ENV",
@@ -179,9 +181,11 @@ def _clean_metrics(name: str, raw: Any) -> dict[str, float]:
     return metrics
 
 
-def _make_logger(name: str, run_dir: Path, *, quiet: bool) -> logging.Logger:
+def _make_logger(name: str, run_dir: Path, *, quiet: bool, debug: bool = False) -> logging.Logger:
+    """The run's logger: everything (tracebacks included) to ``log.txt``; the terminal gets
+    progress lines (warnings only when ``quiet``) and tracebacks only when ``debug``."""
     logger = logging.getLogger(f"attnlab.run.{name}")
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG)
     logger.propagate = False
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -190,7 +194,7 @@ def _make_logger(name: str, run_dir: Path, *, quiet: bool) -> logging.Logger:
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(file_handler)
     console = logging.StreamHandler()
-    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
     console.setFormatter(logging.Formatter(f"[{name}] %(message)s"))
     logger.addHandler(console)
     return logger
@@ -234,6 +238,7 @@ def run_experiment(
     quiet: bool = False,
     argv: Sequence[str] | None = None,
     resume: bool = False,
+    debug: bool = False,
 ) -> RunResult:
     """Run one experiment into its run directory and return what it measured.
 
@@ -249,6 +254,12 @@ def run_experiment(
         quiet: only warnings on the terminal (the log file gets everything).
         argv: the command line, recorded in ``run.json``.
         resume: reopen ``out`` (a run of the same experiment and configuration) and continue.
+        debug: also print the traceback of a failure on the terminal (it is always in
+            ``log.txt``).
+
+    Under ``torchrun`` every process calls this with the same arguments (``out`` required):
+    the process group is created once, rank 0 writes the run directory, the report and the
+    log, the other ranks write nothing and return rank 0's metrics.
 
     Returns:
         A :class:`RunResult`. A failure inside the experiment does not raise: it is recorded in
@@ -276,14 +287,86 @@ def run_experiment(
             + "; ".join(missing) + hint
         )
     fallbacks = exp.data_fallbacks(data_path, scale)
-    rank, world_size = _process_rank()
+    _, world_size = _process_rank()
     if world_size > 1 and out is None:
         raise ConfigError(
             "under torchrun pass --out, so that every process agrees on the run directory"
         )
-    if rank != 0 and out is not None:
-        return _run_secondary(exp, config, scale=scale, seed=seed, data_dir=data_path,
-                              out=Path(out), device=torch_device, resume=resume)
+    job = _join_job(torch_device) if world_size > 1 else None
+    if job is not None and not job.is_main:
+        assert out is not None
+        return _run_secondary(exp, config, job, scale=scale, seed=seed, data_dir=data_path,
+                              out=Path(out), device=torch_device, resume=resume,
+                              fallbacks=fallbacks)
+    try:
+        run, logger, ctx = _open_run(
+            exp, config, scale=scale, pairs=pairs, seed=seed, data_path=data_path, out=out,
+            torch_device=torch_device, progress=progress, quiet=quiet, argv=argv,
+            resume=resume, fallbacks=fallbacks, debug=debug,
+        )
+    except BaseException as setup_error:
+        _announce_setup(job, f"{type(setup_error).__name__}: {setup_error}")
+        raise
+    _announce_setup(job, None)
+    metrics: dict[str, float] = {}
+    error: str | None = None
+    status = "failed"
+    interrupted: BaseException | None = None
+    _seed_everything(seed)
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+    try:
+        metrics = _clean_metrics(exp.name, exp.run(config, ctx))
+        status = "finished"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        _log_failure(logger, error)
+    except KeyboardInterrupt as exc:
+        error = "KeyboardInterrupt: interrupted"
+        logger.error("run interrupted")
+        interrupted = exc
+    duration = time.perf_counter() - start
+    # CPU time of this process: on a shared machine it tells the work from the waiting
+    cpu_s = time.process_time() - cpu_start
+    report_path: Path | None = None
+    try:
+        _finish(run, ctx, exp, scale=scale, metrics=metrics, status=status, error=error,
+                duration=duration, cpu_s=cpu_s)
+        try:
+            report_path = write_report([run.path])
+        except (ReportError, OSError) as report_error:
+            logger.warning("could not write report.html: %s", report_error)
+    finally:
+        _close_logger(logger)
+    if interrupted is not None:
+        raise interrupted
+    if job is not None and status == "finished":
+        # every rank reports rank 0's metrics, so --check gives every rank the same verdict
+        # (a failed rank 0 exits at once instead, and torchrun stops the others)
+        broadcast_object((status, metrics), job)
+    checks = check_targets(exp.targets, metrics, scale=scale)
+    return RunResult(exp.name, run.path, status, metrics, checks, error, duration, report_path,
+                     fallbacks, cpu_s)
+
+
+def _open_run(
+    exp: Experiment[Any],
+    config: Any,
+    *,
+    scale: str,
+    pairs: Mapping[str, str],
+    seed: int,
+    data_path: Path | None,
+    out: str | Path | None,
+    torch_device: torch.device,
+    progress: bool,
+    quiet: bool,
+    argv: Sequence[str] | None,
+    resume: bool,
+    fallbacks: Mapping[str, str],
+    debug: bool,
+) -> tuple[RunDirectory, logging.Logger, RunContext]:
+    """Create (or reopen) the run directory, record the run's metadata, open its log."""
     config_dict = config_to_dict(config)
     run = RunDirectory.create(out if out is not None else default_run_dir(exp.name), resume=resume)
     if resume:
@@ -324,7 +407,7 @@ def run_experiment(
         attempts=int(run.meta.get("attempts", 0)) + 1,
         plots=run.meta.get("plots", []) if resume else [],
     )
-    logger = _make_logger(exp.name, run.path, quiet=quiet)
+    logger = _make_logger(exp.name, run.path, quiet=quiet, debug=debug)
     ctx = RunContext(
         experiment=exp.name,
         scale=scale,
@@ -345,46 +428,33 @@ def run_experiment(
                 "data source: %s; using %s instead: the numbers are not comparable with the "
                 "paper's", requirement.status(data_path), fallbacks[requirement.name],
             )
-    metrics: dict[str, float] = {}
-    error: str | None = None
-    status = "failed"
-    interrupted: BaseException | None = None
-    _seed_everything(seed)
-    start = time.perf_counter()
-    cpu_start = time.process_time()
-    try:
-        metrics = _clean_metrics(exp.name, exp.run(config, ctx))
-        status = "finished"
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        logger.error("run failed: %s\n%s", error, traceback.format_exc())
-    except KeyboardInterrupt as exc:
-        error = "KeyboardInterrupt: interrupted"
-        logger.error("run interrupted")
-        interrupted = exc
-    duration = time.perf_counter() - start
-    # CPU time of this process: on a shared machine it tells the work from the waiting
-    cpu_s = time.process_time() - cpu_start
-    report_path: Path | None = None
-    try:
-        _finish(run, ctx, exp, scale=scale, metrics=metrics, status=status, error=error,
-                duration=duration, cpu_s=cpu_s)
-        try:
-            report_path = write_report([run.path])
-        except (ReportError, OSError) as report_error:
-            logger.warning("could not write report.html: %s", report_error)
-    finally:
-        _close_logger(logger)
-    if interrupted is not None:
-        raise interrupted
-    checks = check_targets(exp.targets, metrics, scale=scale)
-    return RunResult(exp.name, run.path, status, metrics, checks, error, duration, report_path,
-                     fallbacks, cpu_s)
+    return run, logger, ctx
+
+
+def _log_failure(logger: logging.Logger, error: str) -> None:
+    """The one-line error on the terminal and in the log; the traceback in the log only (and
+    on the terminal with ``--debug``)."""
+    logger.error("run failed: %s", error)
+    logger.debug("traceback of the failure:\n%s", traceback.format_exc())
+
+
+def _join_job(device: torch.device) -> DistributedContext:
+    """Join the ``torchrun`` job's process group (created once; every ``fit`` reuses it)."""
+    from attnlab.train.config import TrainConfig
+
+    return init_distributed(device_type=device.type, timeout_s=TrainConfig().dist_timeout_s)
+
+
+def _announce_setup(job: DistributedContext | None, error: str | None) -> None:
+    """Rank 0 tells the other ranks whether the run directory is ready (``None``) or why not."""
+    if job is not None:
+        broadcast_object(error, job)
 
 
 def _run_secondary(
     exp: Experiment[Any],
     config: Any,
+    job: DistributedContext,
     *,
     scale: str,
     seed: int,
@@ -392,25 +462,41 @@ def _run_secondary(
     out: Path,
     device: torch.device,
     resume: bool,
+    fallbacks: Mapping[str, str],
 ) -> RunResult:
-    """A non-zero rank of a ``torchrun`` job: run the experiment, write nothing."""
-    logger = logging.getLogger(f"attnlab.run.{exp.name}.rank")
+    """A non-zero rank of a ``torchrun`` job: run the experiment, write and print nothing.
+
+    It waits for rank 0 to set up the run directory, runs the experiment (its ``fit`` calls
+    train the shared model with rank 0), and returns rank 0's metrics, so that ``--check`` gives
+    every rank the same verdict.
+    """
+    setup_error = broadcast_object(None, job)
+    if setup_error is not None:
+        raise ReportError(f"rank 0 could not start the run: {setup_error}")
+    logger = logging.getLogger(f"attnlab.run.{exp.name}.rank{job.rank}")
     logger.propagate = False
-    logger.setLevel(logging.WARNING)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.addHandler(logging.NullHandler())
     ctx = RunContext(exp.name, scale, out, seed, data_dir, device, False, logger, resume=resume,
                      is_main=False)
     _seed_everything(seed)
     start = time.perf_counter()
+    cpu_start = time.process_time()
     metrics: dict[str, float] = {}
     error: str | None = None
     try:
         metrics = _clean_metrics(exp.name, exp.run(config, ctx))
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = f"rank {job.rank}: {type(exc).__name__}: {exc}"
+        print(f"attnlab run {exp.name}: {error}", file=sys.stderr)
     status = "finished" if error is None else "failed"
+    if status == "finished":
+        status, metrics = broadcast_object(None, job)
     checks = check_targets(exp.targets, metrics, scale=scale)
     return RunResult(exp.name, out, status, metrics, checks, error,
-                     time.perf_counter() - start, None)
+                     time.perf_counter() - start, None, dict(fallbacks),
+                     time.process_time() - cpu_start)
 
 
 def _finish(
@@ -429,15 +515,16 @@ def _finish(
     if history:
         run.write_json(HISTORY_FILE, {k: [list(p) for p in v] for k, v in history.items()})
         if "learning_curves.png" not in ctx.saved_plots:
-            try:
-                from attnlab.report.plots import plot_learning_curves
+            from attnlab.report.plots import plot_learning_curves
 
-                ctx.save_plot(
-                    plot_learning_curves(history),
-                    "learning_curves",
-                    caption="Learning curves recorded during training.",
-                )
-            except Exception as plot_error:  # a missing matplotlib must not lose the metrics
+            try:
+                with ctx.plotting("learning_curves"):  # no matplotlib: recorded as missing
+                    ctx.save_plot(
+                        plot_learning_curves(history),
+                        "learning_curves",
+                        caption="Learning curves recorded during training.",
+                    )
+            except Exception as plot_error:  # a broken plot must not lose the metrics either
                 ctx.logger.warning("no learning-curve plot: %s", plot_error)
     if status == "finished":
         atomic_write_json(run.path / METRICS_FILE, metrics)
@@ -449,6 +536,7 @@ def _finish(
         duration_s=round(duration, 3),
         cpu_s=round(cpu_s, 3),
         plots=ctx.plots,
+        missing_plots=ctx.missing_plots,
         checks=[
             {"metric": c.target.metric, "measured": c.measured, "status": c.status}
             for c in checks
@@ -499,6 +587,7 @@ def reproduce(
     quiet: bool = False,
     only: Sequence[str] | None = None,
     argv: Sequence[str] | None = None,
+    debug: bool = False,
 ) -> ReproduceResult:
     """Run every registered experiment whose data is available; one combined report.
 
@@ -521,8 +610,15 @@ def reproduce(
     names = [n.strip() for item in only or () for n in item.split(",") if n.strip()]
     experiments = [get_experiment(n) for n in names] if names else list_experiments()
     broken = {} if names else current_registry().broken()
+    rank, world_size = _process_rank()
+    if world_size > 1 and out is None:
+        raise ConfigError(
+            "under torchrun pass --out, so that every process agrees on the run directory"
+        )
+    main_process = rank == 0
     root = Path(out) if out is not None else default_run_dir(f"reproduce-{scale}")
-    check_writable(root)
+    if main_process:
+        check_writable(root)
     data_path = resolve_data_dir(data_dir)
     started = now_iso()
     start = time.perf_counter()
@@ -533,6 +629,8 @@ def reproduce(
     ]
 
     def write_summary() -> None:
+        if not main_process:
+            return
         atomic_write_json(root / "summary.json", {
             "scale": scale,
             "seed": seed,
@@ -559,7 +657,7 @@ def reproduce(
         try:
             runs.append(run_experiment(
                 exp, scale=scale, seed=seed, data_dir=data_path, out=root / exp.name,
-                device=device, progress=progress, quiet=quiet, argv=argv,
+                device=device, progress=progress, quiet=quiet, argv=argv, debug=debug,
             ))
         except (ConfigError, ReportError, DataUnavailableError) as error:
             errors.append((exp.name, f"could not start: {error}"))
@@ -567,7 +665,8 @@ def reproduce(
     write_summary()
     report: Path | None = None
     try:
-        report = write_report([root], title=f"attnlab reproduce ({scale} scale)")
+        if main_process:
+            report = write_report([root], title=f"attnlab reproduce ({scale} scale)")
     except ReportError as error:
         errors.append(("report", str(error)))
     return ReproduceResult(root, runs, skipped, report, time.perf_counter() - start, errors)

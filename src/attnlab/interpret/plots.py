@@ -1,6 +1,8 @@
 """Plots of attention weights: heat maps for one map or a grid of heads, and a terminal view.
 
-Matplotlib is optional (``pip install attnlab[plot]``); it is imported only when a plot is drawn.
+Matplotlib is optional (``pip install attnlab[plot]``); it is imported only when a plot is drawn,
+always through :func:`_pyplot`, which raises :class:`PlottingUnavailableError` when it cannot be
+imported (an experiment's ``ctx.plotting(name)`` block turns that into a skipped figure).
 """
 
 from __future__ import annotations
@@ -16,9 +18,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["ascii_heatmap", "plot_attention", "plot_heads", "save_figure"]
+__all__ = [
+    "PlottingUnavailableError",
+    "ascii_heatmap",
+    "plot_attention",
+    "plot_heads",
+    "save_figure",
+]
 
 _SHADES = " .:-=+*#%@"
+
+
+class PlottingUnavailableError(ImportError):
+    """Matplotlib (the optional ``plot`` extra) cannot be imported, so no figure can be drawn.
+
+    A subclass of ``ImportError``: code that caught ``ImportError`` around plotting still works.
+    The message names the fix, ``pip install 'attnlab[plot]'``; the import error that caused it
+    is chained as ``__cause__``.
+    """
 
 
 def _as_matrix(weights: Tensor | Any, name: str = "weights") -> Tensor:
@@ -63,15 +80,24 @@ def ascii_heatmap(
 
 
 def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on a non-interactive backend: the one gate to matplotlib.
+
+    Every plot in the library (experiments included) gets pyplot here rather than importing
+    matplotlib itself, so a missing matplotlib always surfaces as one error type.
+
+    Raises:
+        PlottingUnavailableError: matplotlib (or its pyplot) cannot be imported.
+    """
     try:
         import matplotlib
 
         if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "png"):
             matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "plotting needs matplotlib: pip install 'attnlab[plot]'"
+    except ImportError as error:
+        raise PlottingUnavailableError(
+            f"plotting needs matplotlib, which cannot be imported ({error}): "
+            "pip install 'attnlab[plot]'"
         ) from error
     return plt
 

@@ -55,7 +55,7 @@ def _eager_flex(q: Tensor, k: Tensor, v: Tensor, *, block_mask: Any) -> Tensor:
     with warnings.catch_warnings():
         # the unfused implementation is chosen on purpose (see the module docstring)
         warnings.filterwarnings("ignore", message="flex_attention called without torch.compile")
-        return flex_attention(q, k, v, block_mask=block_mask)  # type: ignore[return-value]
+        return flex_attention(q, k, v, block_mask=block_mask)
 
 
 def _flex_kernel(device: torch.device) -> Callable[..., Tensor]:

@@ -643,7 +643,7 @@ class SlidingWindowAttention(nn.Module):
         window_size: keys per query, ``2D + 1`` (odd) unless ``causal``.
         causal: look back only.
         backend: the kernel of the fused path (``need_weights=False``): ``"auto"``
-            (FlexAttention on CUDA, the blocked kernel elsewhere), ``"flex"``
+            (FlexAttention on CUDA when torch has it, the blocked kernel elsewhere), ``"flex"``
             (:func:`~attnlab.mechanisms.flex.flex_sliding_window_attention`: compiled once per
             shape on CUDA, FlexAttention's unfused implementation on the CPU) or
             ``"blocked"``. With weights the blocked kernel always runs.
@@ -707,9 +707,17 @@ class SlidingWindowAttention(nn.Module):
         check_dim(x, -1, self.dim, "x", "dim")
         check_bool(need_weights, "need_weights")
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        from attnlab.mechanisms.flex import flex_attention_available
+
         use_flex = not need_weights and (
-            self.backend == "flex" or (self.backend == "auto" and x.is_cuda)
+            self.backend == "flex"
+            or (self.backend == "auto" and x.is_cuda and flex_attention_available())
         )
+        if use_flex and not flex_attention_available():
+            raise RuntimeError(
+                f"backend='flex' needs FlexAttention (torch >= 2.5); this is torch "
+                f"{torch.__version__}: use backend='auto' or 'blocked'"
+            )
         if use_flex and x.shape[0] > 0 and x.shape[1] > 0:
             from attnlab.mechanisms.flex import flex_sliding_window_attention
 

@@ -294,6 +294,14 @@ def _duration(meta: Mapping[str, Any]) -> str:
     return text
 
 
+def _missing_plots(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(name, reason)`` of the figures the run skipped (``run.json``'s ``missing_plots``)."""
+    return [
+        (str(entry.get("name", "?")), str(entry.get("reason", "")))
+        for entry in _dict_items(meta.get("missing_plots"))
+    ]
+
+
 def _checks_table(record: RunRecord) -> str:
     if not record.checks:
         return '<p class="muted">This experiment states no numeric target.</p>'
@@ -364,19 +372,25 @@ def _run_section(record: RunRecord, index: int) -> str:
             numeric=(1,),
         ))
 
-    if record.plots:
+    missing = _missing_plots(meta)
+    if record.plots or missing:
         parts.append("<h3>Plots</h3>")
-        for plot in record.plots:
-            caption = _e(plot.caption or plot.name)
-            if plot.data is None:
-                parts.append(f'<p class="muted">{_e(plot.name)}: not embedded ({_e(plot.problem)})'
-                             "</p>")
-                continue
-            encoded = base64.b64encode(plot.data).decode("ascii")
-            parts.append(
-                f'<figure><img src="data:image/png;base64,{encoded}" alt="{caption}">'
-                f"<figcaption>{caption}</figcaption></figure>"
-            )
+    if missing:
+        items = "".join(
+            f"<li><code>{_e(name)}</code> ({_e(reason)})</li>" for name, reason in missing
+        )
+        parts.append(f'<div class="muted"><b>Figures not drawn:</b><ul>{items}</ul></div>')
+    for plot in record.plots:
+        caption = _e(plot.caption or plot.name)
+        if plot.data is None:
+            parts.append(f'<p class="muted">{_e(plot.name)}: not embedded ({_e(plot.problem)})'
+                         "</p>")
+            continue
+        encoded = base64.b64encode(plot.data).decode("ascii")
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{encoded}" alt="{caption}">'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
 
     if record.config is not None:
         parts.append("<h3>Configuration</h3>")

@@ -5,7 +5,8 @@ Layout::
     RUN_DIR/
       run.json        experiment, claim, paper, targets, scale, argv, seed, overrides, status
                       (running / finished / failed, with the error), start/end time, environment
-                      (versions, device, git commit), plots with captions, target checks
+                      (versions, device, git commit), plots with captions, figures not
+                      drawn with the reason (missing_plots), target checks
       config.json     the resolved configuration (defaults + scale + --set overrides)
       metrics.json    the numbers the run measured
       history.json    learning curves: series name -> [[step, value], ...] (when recorded)

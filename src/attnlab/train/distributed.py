@@ -4,13 +4,21 @@ A script that calls :func:`~attnlab.train.loop.fit` runs unchanged as one proces
 ``torchrun --nproc-per-node N``: torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``MASTER_ADDR`` and ``MASTER_PORT``, and :func:`init_distributed` reads them, joins the group
 (gloo for CPU training, NCCL for CUDA) with a timeout, and reports who this process is.
+
+The process group lives as long as the process: the first :func:`init_distributed` creates it,
+every later call (every ``fit``, ``evaluate`` and experiment of one ``torchrun`` job) reuses it,
+and it is destroyed when the process exits (or by :func:`shutdown_distributed`). Creating and
+destroying it around each ``fit`` would make the ranks rendezvous again on the same port while
+a slower peer still holds the old group, which fails (gloo: "connection refused") or hangs.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -19,6 +27,7 @@ __all__ = [
     "DistributedContext",
     "all_reduce_sum",
     "broadcast_flag",
+    "broadcast_object",
     "distributed_env",
     "init_distributed",
     "per_rank_batch_size",
@@ -35,8 +44,9 @@ class DistributedContext:
         local_rank: rank on this machine (selects the GPU).
         world_size: number of processes.
         backend: ``"gloo"``, ``"nccl"`` or ``None`` for a single process.
-        initialized_here: whether :func:`init_distributed` created the process group (and
-            :func:`shutdown_distributed` must destroy it).
+        initialized_here: whether attnlab created the process group (it then destroys it at
+            exit, or when :func:`shutdown_distributed` is called); a group the caller created
+            is left to the caller.
     """
 
     rank: int = 0
@@ -116,10 +126,11 @@ def init_distributed(*, device_type: str, timeout_s: float) -> DistributedContex
     """Join the process group described by the environment, if any.
 
     A single process (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) gets a context with
-    ``world_size=1`` and no group. A group that the caller already initialised is used as is
-    (and left alone by :func:`shutdown_distributed`). Otherwise the group is created with the
+    ``world_size=1`` and no group. An initialised group is used as is: one the caller created
+    stays the caller's, one an earlier call created stays alive for the next (a ``torchrun``
+    job may call ``fit`` any number of times). Otherwise the group is created with the
     ``env://`` method, backend ``"nccl"`` when ``device_type == "cuda"`` else ``"gloo"``, and
-    the given timeout for collectives.
+    the given timeout for collectives, and it is destroyed when the process exits.
 
     Args:
         device_type: ``"cpu"`` or ``"cuda"``: the device the model trains on.
@@ -137,7 +148,8 @@ def init_distributed(*, device_type: str, timeout_s: float) -> DistributedContex
         return DistributedContext()
     if dist.is_initialized():
         rank, local_rank, world = distributed_env()
-        return DistributedContext(rank, local_rank, world, str(dist.get_backend()), False)
+        ours = _OWNED_GROUP["created"]
+        return DistributedContext(rank, local_rank, world, str(dist.get_backend()), ours)
     rank, local_rank, world = distributed_env()
     if world == 1:
         return DistributedContext(rank=0, local_rank=local_rank, world_size=1)
@@ -157,13 +169,31 @@ def init_distributed(*, device_type: str, timeout_s: float) -> DistributedContex
         world_size=world,
         timeout=datetime.timedelta(seconds=timeout_s),
     )
+    if not _OWNED_GROUP["registered"]:
+        atexit.register(_destroy_owned_group)
+        _OWNED_GROUP["registered"] = True
+    _OWNED_GROUP["created"] = True
     return DistributedContext(rank, local_rank, world, backend, True)
 
 
-def shutdown_distributed(context: DistributedContext) -> None:
-    """Destroy the process group if :func:`init_distributed` created it."""
-    if context.initialized_here and dist.is_available() and dist.is_initialized():
+# Whether attnlab created the live process group (and so destroys it at exit).
+_OWNED_GROUP: dict[str, bool] = {"created": False, "registered": False}
+
+
+def _destroy_owned_group() -> None:
+    if _OWNED_GROUP["created"] and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    _OWNED_GROUP["created"] = False
+
+
+def shutdown_distributed(context: DistributedContext) -> None:
+    """Destroy the process group now if attnlab created it (it is destroyed at exit anyway).
+
+    Call it only when no rank will use the group again: a later ``fit`` creates a new one,
+    which needs every rank to rendezvous again.
+    """
+    if context.initialized_here:
+        _destroy_owned_group()
 
 
 def _collective_device(context: DistributedContext, device: torch.device) -> torch.device:
@@ -179,6 +209,21 @@ def all_reduce_sum(
     t = torch.tensor(values, dtype=torch.float64, device=_collective_device(context, device))
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return [float(v) for v in t.tolist()]
+
+
+def broadcast_object(obj: Any, context: DistributedContext) -> Any:
+    """Rank 0's picklable ``obj`` on every process; identity for a single process.
+
+    Use it only for small, trusted values exchanged between the ranks of one job (it pickles).
+    """
+    if not context.distributed:
+        return obj
+    holder = [obj if context.is_main else None]
+    if context.backend == "nccl":
+        dist.broadcast_object_list(holder, src=0, device=torch.device("cuda", context.local_rank))
+    else:
+        dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 def broadcast_flag(flag: bool, context: DistributedContext, device: torch.device) -> bool:

@@ -71,7 +71,6 @@ from attnlab.train.distributed import (
     distributed_env,
     init_distributed,
     per_rank_batch_size,
-    shutdown_distributed,
 )
 from attnlab.train.schedule import PlateauState, lr_factor
 from attnlab.train.seeding import derive_seed, deterministic_mode, get_rng_state, set_rng_state
@@ -806,7 +805,8 @@ def fit(
 
     Runs as one process, or unchanged under ``torchrun --nproc-per-node N`` (gloo on CPU,
     NCCL on CUDA; the model is wrapped in ``DistributedDataParallel`` and the data split by
-    ``DistributedSampler``; the group is destroyed on return if ``fit`` created it).
+    ``DistributedSampler``). The process group is created by the first ``fit`` and reused by
+    every later ``fit`` and ``evaluate`` of the job; it is destroyed when the process exits.
 
     Args:
         model: the network; moved to the configured device. Its initial weights are the
@@ -877,28 +877,26 @@ def fit(
     device = _resolve_device(config.device, local_rank, world_size)
     groups = _build_param_groups(model, param_groups, config)
 
+    # The group outlives this call: every fit of a torchrun job reuses it (see distributed.py).
     context = init_distributed(device_type=device.type, timeout_s=config.dist_timeout_s)
-    try:
-        run_path = _prepare_run_dir(run_dir, resume, model, config, context, device)
-        with deterministic_mode(config.deterministic):
-            return _train(
-                model,
-                train_set,
-                val_set,
-                config=config,
-                loss_fn=loss_fn if loss_fn is not None else F.cross_entropy,
-                groups=groups,
-                run_path=run_path,
-                resume=resume,
-                progress=progress,
-                callbacks=callbacks,
-                context=context,
-                device=device,
-                per_rank=per_rank,
-                monitor=monitor,
-            )
-    finally:
-        shutdown_distributed(context)
+    run_path = _prepare_run_dir(run_dir, resume, model, config, context, device)
+    with deterministic_mode(config.deterministic):
+        return _train(
+            model,
+            train_set,
+            val_set,
+            config=config,
+            loss_fn=loss_fn if loss_fn is not None else F.cross_entropy,
+            groups=groups,
+            run_path=run_path,
+            resume=resume,
+            progress=progress,
+            callbacks=callbacks,
+            context=context,
+            device=device,
+            per_rank=per_rank,
+            monitor=monitor,
+        )
 
 
 def _train(
@@ -1188,6 +1186,11 @@ def _train_epochs(
         fit_state.epoch = epoch
         for cb in callbacks:
             cb.on_epoch_end(fit_state)
+        if context.distributed:
+            # every rank stops after the same epoch: rank 0's decision (early stopping and
+            # callbacks) holds for all, so no rank waits in a collective the others skip
+            stopped_early = broadcast_flag(stopped_early, context, device)
+            fit_state.stop_training = broadcast_flag(fit_state.stop_training, context, device)
         epoch_index += 1
 
     if config.restore_best and best_weights is not None:

@@ -175,24 +175,24 @@ def plot_curves(
     title: str,
     caption: str,
 ) -> None:
-    """One line per model: score against source length."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("matplotlib missing: no plot %s", name)
-        return
-    fig = Figure(figsize=(5.5, 3.6))
-    ax = fig.add_subplot()
-    for label, points in curves.items():
-        xs = sorted(points)
-        ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
-    ax.set_xlabel("source length (tokens)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    ctx.save_plot(fig, name, caption=caption)
+    """One line per model: score against source length.
+
+    Without matplotlib the figure is skipped and recorded (``ctx.plotting``).
+    """
+    from attnlab.interpret.plots import _pyplot
+
+    with ctx.plotting(name):
+        fig, ax = _pyplot().subplots(figsize=(5.5, 3.6))
+        for label, points in curves.items():
+            xs = sorted(points)
+            ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
+        ax.set_xlabel("source length (tokens)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        ctx.save_plot(fig, name, caption=caption)
 
 
 def plot_alignment(
@@ -205,12 +205,12 @@ def plot_alignment(
     title: str,
     caption: str,
 ) -> None:
-    """Heat map of one alignment matrix ``(T_out, S)`` (rows: outputs, columns: source)."""
-    try:
-        from attnlab.interpret.plots import plot_attention
+    """Heat map of one alignment matrix ``(T_out, S)`` (rows: outputs, columns: source).
 
+    Without matplotlib the figure is skipped and recorded (``ctx.plotting``).
+    """
+    from attnlab.interpret.plots import plot_attention
+
+    with ctx.plotting(name):
         ax = plot_attention(weights, row_labels=list(output), col_labels=list(source), title=title)
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no alignment plot: %s", error)
-        return
-    ctx.save_plot(ax, name, caption=caption)
+        ctx.save_plot(ax, name, caption=caption)

@@ -95,12 +95,10 @@ def _plot_attention(
     *,
     rows: int,
 ) -> None:
-    try:
-        from attnlab.interpret.plots import plot_attention
-    except ImportError:  # pragma: no cover - plotting is optional
-        return
+    from attnlab.interpret.plots import plot_attention
+
     _, _, query, mask, target = (t[:rows].cpu() for t in test_batch)
-    try:
+    with ctx.plotting("attention_heatmap"):
         ax = plot_attention(
             weights[:rows].cpu(),
             row_labels=[f"q={int(q)} (pair {int(t)})" for q, t in zip(query, target, strict=True)],
@@ -108,14 +106,12 @@ def _plot_attention(
             title="Additive attention on held-out queries (grey: padding)",
             mask=mask,
         )
-    except ImportError as error:
-        ctx.logger.warning("no attention plot: %s", error)
-        return
-    ctx.save_plot(
-        ax,
-        "attention_heatmap",
-        caption=(
-            "Attention weights of held-out queries over their (key, value) pairs. Each row's "
-            "label names the pair holding the query key; a trained model puts its weight there."
-        ),
-    )
+        ctx.save_plot(
+            ax,
+            "attention_heatmap",
+            caption=(
+                "Attention weights of held-out queries over their (key, value) pairs. Each row's "
+                "label names the pair holding the query key; a trained model puts its weight "
+                "there."
+            ),
+        )

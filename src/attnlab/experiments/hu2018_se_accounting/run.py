@@ -160,18 +160,20 @@ def main(config: AccountingConfig, ctx: RunContext) -> dict[str, float]:
 
     if ctx.is_main:
         atomic_write_text(ctx.path(TABLE_FILE), table_csv(counts))
-    ctx.save_plot(
-        plot_table(counts, image_size=config.image_size),
-        "complexity_table",
-        caption=(
-            f"Parameters and GFLOPs (multiply-adds, {config.image_size} x {config.image_size} "
-            "input) counted from the library's models next to the SE paper's printed values. "
-            "Green: the count reproduces the printed value; amber: it does not, within the "
-            "tolerance the README justifies (the paper does not state its counting rule); red: "
-            "a miss. Last column: the count with one addition per element of every residual "
-            f"summation, an alternative convention. Also in {TABLE_FILE}."
-        ),
-    )
+    with ctx.plotting("complexity_table"):
+        ctx.save_plot(
+            plot_table(counts, image_size=config.image_size),
+            "complexity_table",
+            caption=(
+                f"Parameters and GFLOPs (multiply-adds, {config.image_size} x "
+                f"{config.image_size} input) counted from the library's models next to the SE "
+                "paper's printed values. Green: the count reproduces the printed value; amber: "
+                "it does not, within the tolerance the README justifies (the paper does not "
+                "state its counting rule); red: a miss. Last column: the count with one "
+                "addition per element of every residual summation, an alternative convention. "
+                f"Also in {TABLE_FILE}."
+            ),
+        )
     return metrics
 
 

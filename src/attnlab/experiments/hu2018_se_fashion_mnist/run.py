@@ -426,7 +426,7 @@ def _excitation(
     )
     names = block_names(model)
     out = {f"gates/block{k + 1}/class_spread": class_spread(m) for k, m in enumerate(means)}
-    try:
+    with ctx.plotting("excitation_by_class"):
         fig = plot_class_gates(
             means,
             blocks=depth_indices(len(means)),
@@ -437,18 +437,15 @@ def _excitation(
                 f"({index.numel()} test images)"
             ),
         )
-    except ImportError as error:
-        ctx.logger.warning("no excitation plot: %s", error)
-        return out
-    ctx.save_plot(
-        fig,
-        "excitation_by_class",
-        caption=(
-            "Mean SE gate of every channel, per class, in an early, a middle and the last SE "
-            "block (the SE paper's Figure 6); the dashed line is the mean over all classes. "
-            "Last panel: the standard deviation of the class means, averaged over channels, "
-            "for every block; the paper finds early gates class-agnostic and later ones "
-            "class-specific."
-        ),
-    )
+        ctx.save_plot(
+            fig,
+            "excitation_by_class",
+            caption=(
+                "Mean SE gate of every channel, per class, in an early, a middle and the last "
+                "SE block (the SE paper's Figure 6); the dashed line is the mean over all "
+                "classes. Last panel: the standard deviation of the class means, averaged over "
+                "channels, for every block; the paper finds early gates class-agnostic and "
+                "later ones class-specific."
+            ),
+        )
     return out

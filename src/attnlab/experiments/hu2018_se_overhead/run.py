@@ -96,18 +96,19 @@ def main(config: OverheadConfig, ctx: RunContext) -> dict[str, float]:
                 },
             },
         )
-    ctx.save_plot(
-        plot_times(results, image_size=config.image_size),
-        "inference_times",
-        caption=(
-            f"Milliseconds per forward pass ({config.image_size} x {config.image_size}, eval mode, "
-            "inference mode, float32, the two models timed alternately); each point is one "
-            "timed pass, the bar and the label the median. Machine: "
-            f"{before.describe()}; 1-minute load average after timing: {_load(after)}. "
-            "Paper (section 4): 164 ms vs 167 ms on its "
-            f"CPU, ratio 1.018. Raw times in {MACHINE_FILE}."
-        ),
-    )
+    with ctx.plotting("inference_times"):
+        ctx.save_plot(
+            plot_times(results, image_size=config.image_size),
+            "inference_times",
+            caption=(
+                f"Milliseconds per forward pass ({config.image_size} x {config.image_size}, "
+                "eval mode, inference mode, float32, the two models timed alternately); each "
+                "point is one timed pass, the bar and the label the median. Machine: "
+                f"{before.describe()}; 1-minute load average after timing: {_load(after)}. "
+                "Paper (section 4): 164 ms vs 167 ms on its "
+                f"CPU, ratio 1.018. Raw times in {MACHINE_FILE}."
+            ),
+        )
     return metrics
 
 

@@ -267,11 +267,8 @@ def plot_transformer(
     task: str,
 ) -> None:
     """Save ``stn_<name>``: test inputs with the sampling grids, and the transformed outputs."""
-    try:
-        from attnlab.experiments.jaderberg2015_distorted_mnist.plots import plot_sampling_grids
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no sampling-grid plot: %s", error)
-        return
+    from attnlab.experiments.jaderberg2015_distorted_mnist.plots import plot_sampling_grids
+
     shown = images[:examples]
     was_training = model.training
     model.eval()
@@ -279,24 +276,25 @@ def plot_transformer(
     with torch.no_grad():
         out = model(shown.to(device))
     model.train(was_training)
-    fig = plot_sampling_grids(
-        shown,
-        [g.cpu() for g in out.grids],
-        out.transformed.cpu(),
-        labels=labels[:examples],
-        predictions=predictions[:examples],
-        title=f"{name} on {task} (test images)",
-    )
-    ctx.save_plot(
-        fig,
-        f"stn_{name}",
-        caption=(
-            f"{name} on {task}: top, test inputs with each transformer's sampling grid "
-            "(outline and a few grid lines: the region of the input resampled into the "
-            "output); below, each transformer's output that the classifier reads (after which "
-            "the classifier pools it 2x). The paper's Figure 3 kind of figure."
-        ),
-    )
+    with ctx.plotting(f"stn_{name}"):
+        fig = plot_sampling_grids(
+            shown,
+            [g.cpu() for g in out.grids],
+            out.transformed.cpu(),
+            labels=labels[:examples],
+            predictions=predictions[:examples],
+            title=f"{name} on {task} (test images)",
+        )
+        ctx.save_plot(
+            fig,
+            f"stn_{name}",
+            caption=(
+                f"{name} on {task}: top, test inputs with each transformer's sampling grid "
+                "(outline and a few grid lines: the region of the input resampled into the "
+                "output); below, each transformer's output that the classifier reads (after "
+                "which the classifier pools it 2x). The paper's Figure 3 kind of figure."
+            ),
+        )
 
 
 def plot_learning_curves(ctx: RunContext, models: Sequence[str]) -> None:
@@ -311,19 +309,16 @@ def plot_learning_curves(ctx: RunContext, models: Sequence[str]) -> None:
                 history[f"{name}/{label}"] = points
     if not history:
         return
-    try:
-        from attnlab.report.plots import plot_learning_curves as _plot
+    from attnlab.report.plots import plot_learning_curves as _plot
 
+    with ctx.plotting("learning_curves"):
         fig = _plot(history, max_cols=2, xlabel="epoch")
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no learning-curve plot: %s", error)
-        return
-    ctx.save_plot(
-        fig,
-        "learning_curves",
-        caption=(
-            "Mean training loss per epoch (left) and error on the held-out validation images "
-            "(right, a fraction), one line per model. Every series (also accuracy and learning "
-            "rate) is in history.json."
-        ),
-    )
+        ctx.save_plot(
+            fig,
+            "learning_curves",
+            caption=(
+                "Mean training loss per epoch (left) and error on the held-out validation "
+                "images (right, a fraction), one line per model. Every series (also accuracy "
+                "and learning rate) is in history.json."
+            ),
+        )

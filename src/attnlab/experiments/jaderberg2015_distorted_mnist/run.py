@@ -261,11 +261,8 @@ def _plot_stn(
     name: str,
     examples: int,
 ) -> None:
-    try:
-        from attnlab.experiments.jaderberg2015_distorted_mnist.plots import plot_sampling_grids
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no sampling-grid plot: %s", error)
-        return
+    from attnlab.experiments.jaderberg2015_distorted_mnist.plots import plot_sampling_grids
+
     shown = images[:examples]
     was_training = model.training
     model.eval()
@@ -274,7 +271,7 @@ def _plot_stn(
         out = model(shown.to(device))
     model.train(was_training)
     spec = get_distortion(kind)
-    try:
+    with ctx.plotting(f"stn_{kind}_{name}"):
         fig = plot_sampling_grids(
             shown,
             [g.cpu() for g in out.grids],
@@ -283,19 +280,16 @@ def _plot_stn(
             predictions=predictions[:examples],
             title=f"{name} on {spec.name} MNIST (test digits)",
         )
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no sampling-grid plot: %s", error)
-        return
-    ctx.save_plot(
-        fig,
-        f"stn_{kind}_{name}",
-        caption=(
-            f"{name} on {spec.name}: top, test inputs with the transformer's sampling grid "
-            "(outline and a few grid lines: the region of the input resampled into the "
-            "output); bottom, the transformer's output that the classifier reads "
-            "(the paper's Figure 3)."
-        ),
-    )
+        ctx.save_plot(
+            fig,
+            f"stn_{kind}_{name}",
+            caption=(
+                f"{name} on {spec.name}: top, test inputs with the transformer's sampling grid "
+                "(outline and a few grid lines: the region of the input resampled into the "
+                "output); bottom, the transformer's output that the classifier reads "
+                "(the paper's Figure 3)."
+            ),
+        )
 
 
 def _plot_curves(ctx: RunContext, distortions: tuple[str, ...]) -> None:
@@ -312,19 +306,16 @@ def _plot_curves(ctx: RunContext, distortions: tuple[str, ...]) -> None:
                     history[f"{model}/{get_distortion(kind).name} {label}"] = points
     if not history:
         return
-    try:
-        from attnlab.report.plots import plot_learning_curves
+    from attnlab.report.plots import plot_learning_curves
 
+    with ctx.plotting("learning_curves"):
         fig = plot_learning_curves(history, max_cols=2, xlabel="epoch")
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no learning-curve plot: %s", error)
-        return
-    ctx.save_plot(
-        fig,
-        "learning_curves",
-        caption=(
-            "Per distortion (rows): mean training loss per epoch (left) and error on the "
-            "held-out validation digits (right, a fraction), one line per model. Every series "
-            "(also accuracy and learning rate) is in history.json."
-        ),
-    )
+        ctx.save_plot(
+            fig,
+            "learning_curves",
+            caption=(
+                "Per distortion (rows): mean training loss per epoch (left) and error on the "
+                "held-out validation digits (right, a fraction), one line per model. Every "
+                "series (also accuracy and learning rate) is in history.json."
+            ),
+        )

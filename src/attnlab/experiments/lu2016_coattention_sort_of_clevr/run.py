@@ -384,28 +384,29 @@ def _majority_baseline(train: SortOfCLEVR, test: SortOfCLEVR) -> dict[str, float
 def _plot_accuracy_bars(ctx: RunContext, metrics: dict[str, float]) -> None:
     from attnlab.interpret.plots import _pyplot
 
-    plt = _pyplot()
-    groups = [*QUESTION_TYPES, "relational", "non_relational"]
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    width = 0.38
-    for offset, name in ((-width / 2, "coattention"), (width / 2, "cnn_mlp")):
-        values = [metrics[f"{name}/{g}_accuracy"] for g in groups]
-        ax.bar([i + offset for i in range(len(groups))], values, width, label=name)
-    ax.axhline(94.0, color="k", ls="--", lw=0.8, label="RN > 94% (Santoro et al.)")
-    ax.axhline(63.0, color="r", ls=":", lw=0.8, label="CNN+MLP relational 63% (paper)")
-    ax.set_xticks(range(len(groups)), [g.replace("_", "-") for g in groups], rotation=20)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title("Sort-of-CLEVR accuracy per question type")
-    ctx.save_plot(
-        fig,
-        "accuracy_by_question_type",
-        caption=(
-            "Held-out accuracy per question type (left three non-relational, next three "
-            "relational) of co-attention and CNN+MLP, with the paper's reference levels."
-        ),
-    )
+    with ctx.plotting("accuracy_by_question_type"):
+        plt = _pyplot()
+        groups = [*QUESTION_TYPES, "relational", "non_relational"]
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        width = 0.38
+        for offset, name in ((-width / 2, "coattention"), (width / 2, "cnn_mlp")):
+            values = [metrics[f"{name}/{g}_accuracy"] for g in groups]
+            ax.bar([i + offset for i in range(len(groups))], values, width, label=name)
+        ax.axhline(94.0, color="k", ls="--", lw=0.8, label="RN > 94% (Santoro et al.)")
+        ax.axhline(63.0, color="r", ls=":", lw=0.8, label="CNN+MLP relational 63% (paper)")
+        ax.set_xticks(range(len(groups)), [g.replace("_", "-") for g in groups], rotation=20)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7, loc="lower left")
+        ax.set_title("Sort-of-CLEVR accuracy per question type")
+        ctx.save_plot(
+            fig,
+            "accuracy_by_question_type",
+            caption=(
+                "Held-out accuracy per question type (left three non-relational, next three "
+                "relational) of co-attention and CNN+MLP, with the paper's reference levels."
+            ),
+        )
 
 
 def _plot_region_attention(
@@ -415,49 +416,50 @@ def _plot_region_attention(
         return
     from attnlab.interpret.plots import _pyplot
 
-    plt = _pyplot()
-    size = test.image_size
-    weights = pred.image_weights  # (n, 20, K, N)
-    hops, regions = weights.shape[2], weights.shape[3]
-    side = round(regions**0.5)
-    # Alternate non-relational and relational questions over the first images.
-    picks: list[tuple[int, int]] = []
-    for k in range(shown):
-        image, q = k // 2, (k % 2) * (QUESTIONS_PER_IMAGE // 2) + k // 2
-        picks.append((image % test.num_images, q))
-    fig, axes = plt.subplots(hops, len(picks), figsize=(2.4 * len(picks), 2.6 * hops),
-                             squeeze=False)
-    for col, (image, q) in enumerate(picks):
-        picture = test.image(image).permute(1, 2, 0).numpy()
-        colour, kind = int(test.colours[image, q]), int(test.question_types[image, q])
-        for hop in range(hops):
-            ax: Any = axes[hop][col]
-            ax.imshow(picture, extent=(0, size, size, 0))
-            heat = weights[image, q, hop].view(side, side)
-            # Shade each region by how little weight it gets: attended regions stay bright.
-            shade = torch.zeros(side, side, 4)
-            shade[..., 3] = 0.8 * (1.0 - heat / heat.max().clamp(min=1e-12))
-            ax.imshow(shade.numpy(), extent=(0, size, size, 0), interpolation="nearest")
-            ax.set_xlabel(f"max weight {float(heat.max()):.2f}", fontsize=7)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if hop == 0:
-                answer, truth = int(pred.predicted[image, q]), int(test.answers[image, q])
-                ax.set_title(
-                    f"{question_text(colour, kind)}\npred {ANSWERS[answer]} / true "
-                    f"{ANSWERS[truth]}",
-                    fontsize=7,
-                )
-            if col == 0:
-                ax.set_ylabel(f"hop {hop + 1}", fontsize=8)
-    ctx.save_plot(
-        fig,
-        "region_attention",
-        caption=(
-            "Co-attention over the CNN's regions (one cell of the last feature map each) for "
-            "held-out questions, one row per hop; a region is shaded darker the less weight it "
-            "gets (relative to the most attended region). A model that answers by attention "
-            "looks at the object of the asked colour (and, for relational "
-            "questions, at the object it is compared with)."
-        ),
-    )
+    with ctx.plotting("region_attention"):
+        plt = _pyplot()
+        size = test.image_size
+        weights = pred.image_weights  # (n, 20, K, N)
+        hops, regions = weights.shape[2], weights.shape[3]
+        side = round(regions**0.5)
+        # Alternate non-relational and relational questions over the first images.
+        picks: list[tuple[int, int]] = []
+        for k in range(shown):
+            image, q = k // 2, (k % 2) * (QUESTIONS_PER_IMAGE // 2) + k // 2
+            picks.append((image % test.num_images, q))
+        fig, axes = plt.subplots(hops, len(picks), figsize=(2.4 * len(picks), 2.6 * hops),
+                                 squeeze=False)
+        for col, (image, q) in enumerate(picks):
+            picture = test.image(image).permute(1, 2, 0).numpy()
+            colour, kind = int(test.colours[image, q]), int(test.question_types[image, q])
+            for hop in range(hops):
+                ax: Any = axes[hop][col]
+                ax.imshow(picture, extent=(0, size, size, 0))
+                heat = weights[image, q, hop].view(side, side)
+                # Shade each region by how little weight it gets: attended regions stay bright.
+                shade = torch.zeros(side, side, 4)
+                shade[..., 3] = 0.8 * (1.0 - heat / heat.max().clamp(min=1e-12))
+                ax.imshow(shade.numpy(), extent=(0, size, size, 0), interpolation="nearest")
+                ax.set_xlabel(f"max weight {float(heat.max()):.2f}", fontsize=7)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if hop == 0:
+                    answer, truth = int(pred.predicted[image, q]), int(test.answers[image, q])
+                    ax.set_title(
+                        f"{question_text(colour, kind)}\npred {ANSWERS[answer]} / true "
+                        f"{ANSWERS[truth]}",
+                        fontsize=7,
+                    )
+                if col == 0:
+                    ax.set_ylabel(f"hop {hop + 1}", fontsize=8)
+        ctx.save_plot(
+            fig,
+            "region_attention",
+            caption=(
+                "Co-attention over the CNN's regions (one cell of the last feature map each) for "
+                "held-out questions, one row per hop; a region is shaded darker the less weight it "
+                "gets (relative to the most attended region). A model that answers by attention "
+                "looks at the object of the asked colour (and, for relational "
+                "questions, at the object it is compared with)."
+            ),
+        )

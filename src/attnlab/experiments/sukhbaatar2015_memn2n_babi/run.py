@@ -234,54 +234,51 @@ def main(config: MemN2NBabiConfig, ctx: RunContext) -> dict[str, float]:
 
 
 def _plot_task_errors(ctx: RunContext, errors: dict[int, float]) -> None:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - plotting is optional
-        return
-    tasks = sorted(errors)
-    x = torch.arange(len(tasks)).float()
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(tasks) + 2), 3.6))
-    ax.bar((x - 0.2).tolist(), [PAPER_TASK_ERRORS[t] for t in tasks], width=0.4,
-           label="paper (PE LS RN, joint)")
-    ax.bar((x + 0.2).tolist(), [errors[t] for t in tasks], width=0.4, label="ours")
-    ax.axhline(FAILED_ABOVE_PCT, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(x.tolist(), [str(t) for t in tasks])
-    ax.set_xlabel("bAbI task")
-    ax.set_ylabel("test error (%)")
-    ax.legend()
-    fig.tight_layout()
-    ctx.save_plot(fig, "task_errors", caption=(
-        "Test error per bAbI 1k task: the paper's Table 1 column (3 hops, PE LS RN, joint) next "
-        "to this run. Dashed: the 5% failure line."))
-    plt.close(fig)
+    from attnlab.interpret.plots import _pyplot
+
+    with ctx.plotting("task_errors"):
+        plt = _pyplot()
+        tasks = sorted(errors)
+        x = torch.arange(len(tasks)).float()
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(tasks) + 2), 3.6))
+        ax.bar((x - 0.2).tolist(), [PAPER_TASK_ERRORS[t] for t in tasks], width=0.4,
+               label="paper (PE LS RN, joint)")
+        ax.bar((x + 0.2).tolist(), [errors[t] for t in tasks], width=0.4, label="ours")
+        ax.axhline(FAILED_ABOVE_PCT, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(x.tolist(), [str(t) for t in tasks])
+        ax.set_xlabel("bAbI task")
+        ax.set_ylabel("test error (%)")
+        ax.legend()
+        fig.tight_layout()
+        ctx.save_plot(fig, "task_errors", caption=(
+            "Test error per bAbI 1k task: the paper's Table 1 column (3 hops, PE LS RN, joint) "
+            "next to this run. Dashed: the 5% failure line."))
 
 
 def _plot_hops(ctx: RunContext, hop_errors: dict[int, float]) -> None:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        return
-    hops = sorted(hop_errors)
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    ax.plot(hops, [hop_errors[h] for h in hops], "o-", label="ours")
-    known = [h for h in hops if h in PAPER_HOP_ERRORS]
-    ax.plot(known, [PAPER_HOP_ERRORS[h] for h in known], "s--", label="paper (PE LS)")
-    ax.set_xticks(hops)
-    ax.set_xlabel("hops K")
-    ax.set_ylabel("mean test error (%)")
-    ax.legend()
-    fig.tight_layout()
-    ctx.save_plot(fig, "hop_ablation", caption="Mean test error against the number of hops.")
-    plt.close(fig)
+    from attnlab.interpret.plots import _pyplot
+
+    with ctx.plotting("hop_ablation"):
+        plt = _pyplot()
+        hops = sorted(hop_errors)
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        ax.plot(hops, [hop_errors[h] for h in hops], "o-", label="ours")
+        known = [h for h in hops if h in PAPER_HOP_ERRORS]
+        ax.plot(known, [PAPER_HOP_ERRORS[h] for h in known], "s--", label="paper (PE LS)")
+        ax.set_xticks(hops)
+        ax.set_xlabel("hops K")
+        ax.set_ylabel("mean test error (%)")
+        ax.legend()
+        fig.tight_layout()
+        ctx.save_plot(fig, "hop_ablation",
+                      caption="Mean test error against the number of hops.")
 
 
 def _plot_hop_attention(
     ctx: RunContext, data: BabiData, predicted: Tensor, weights: Tensor, shown: int
 ) -> None:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        return
+    from attnlab.interpret.plots import _pyplot
+
     test = data.test
     # one question per task (the first ones), so the plot shows several reasoning types
     picks: list[int] = []
@@ -289,29 +286,32 @@ def _plot_hop_attention(
         picks.append(int((test.task == task).nonzero()[0]))
         if len(picks) == shown:
             break
-    fig, axes = plt.subplots(len(picks), 1, figsize=(7.5, 2.4 * len(picks)), squeeze=False)
-    vocab = data.vocab
-    for ax, i in zip(axes[:, 0], picks, strict=True):
-        count = int(test.mask[i].sum())
-        first = max(0, count - 12)  # at most the last 12 sentences
-        w = weights[i, :, first:count]  # (k, s)
-        ax.imshow(w.numpy(), aspect="auto", cmap="Blues", vmin=0, vmax=1)
-        labels = []
-        for s in range(first, count):
-            words = " ".join(x for x in vocab.decode(test.story[i, s].tolist()) if x != vocab.NIL)
-            mark = "* " if bool(test.supporting[i, s]) else ""
-            labels.append(mark + words)
-        ax.set_xticks(range(count - first), labels, rotation=35, ha="right", fontsize=6)
-        ax.set_yticks(range(w.shape[0]), [f"hop {k + 1}" for k in range(w.shape[0])])
-        query = " ".join(x for x in vocab.decode(test.query[i].tolist()) if x != vocab.NIL)
-        task = int(test.task[i])
-        ax.set_title(
-            f"task {task} ({BABI_TASKS[task]}): {query}? answer {vocab.words[int(test.answer[i])]}"
-            f", predicted {vocab.words[int(predicted[i])]}",
-            fontsize=7,
-        )
-    fig.tight_layout()
-    ctx.save_plot(fig, "hop_attention", caption=(
-        "Attention of each hop over the story sentences (oldest left; * = supporting fact) for "
-        "one test question of each of the first tasks."))
-    plt.close(fig)
+    with ctx.plotting("hop_attention"):
+        plt = _pyplot()
+        fig, axes = plt.subplots(len(picks), 1, figsize=(7.5, 2.4 * len(picks)), squeeze=False)
+        vocab = data.vocab
+        for ax, i in zip(axes[:, 0], picks, strict=True):
+            count = int(test.mask[i].sum())
+            first = max(0, count - 12)  # at most the last 12 sentences
+            w = weights[i, :, first:count]  # (k, s)
+            ax.imshow(w.numpy(), aspect="auto", cmap="Blues", vmin=0, vmax=1)
+            labels = []
+            for s in range(first, count):
+                words = " ".join(
+                    x for x in vocab.decode(test.story[i, s].tolist()) if x != vocab.NIL
+                )
+                mark = "* " if bool(test.supporting[i, s]) else ""
+                labels.append(mark + words)
+            ax.set_xticks(range(count - first), labels, rotation=35, ha="right", fontsize=6)
+            ax.set_yticks(range(w.shape[0]), [f"hop {k + 1}" for k in range(w.shape[0])])
+            query = " ".join(x for x in vocab.decode(test.query[i].tolist()) if x != vocab.NIL)
+            task = int(test.task[i])
+            ax.set_title(
+                f"task {task} ({BABI_TASKS[task]}): {query}? answer "
+                f"{vocab.words[int(test.answer[i])]}, predicted {vocab.words[int(predicted[i])]}",
+                fontsize=7,
+            )
+        fig.tight_layout()
+        ctx.save_plot(fig, "hop_attention", caption=(
+            "Attention of each hop over the story sentences (oldest left; * = supporting fact) "
+            "for one test question of each of the first tasks."))

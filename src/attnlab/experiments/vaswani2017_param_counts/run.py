@@ -116,13 +116,9 @@ def main(config: ParamCountConfig, ctx: RunContext) -> dict[str, float]:
     )
     if ctx.is_main:
         atomic_write_text(ctx.path(TABLE_FILE), _table_csv(totals, intervals))
-    try:
-        figure = plot_counts(totals)
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no plot: %s", error)
-    else:
+    with ctx.plotting("param_counts"):
         ctx.save_plot(
-            figure,
+            plot_counts(totals),
             "param_counts",
             caption=(
                 f"Parameters (millions) counted with a shared {config.vocab_size:,}-token "

@@ -399,10 +399,8 @@ def _plot_example(
     lengths: Tensor,
     hyps: dict[str, list[list[str]]],
 ) -> None:
-    try:
-        from attnlab.interpret.plots import plot_attention
-    except ImportError:  # pragma: no cover - plotting is optional
-        return
+    from attnlab.interpret.plots import plot_attention
+
     index = min(config.example_index, src.shape[0] - 1)
     n = int(lengths[index])
     s = src[index : index + 1, :n]
@@ -414,34 +412,33 @@ def _plot_example(
     if out.cross_weights is None or out.encoder_weights is None:  # pragma: no cover
         return
     rows = ["<bos>", *output]
-    try:
+    with ctx.plotting("transformer_cross_attention_heads"):
         fig = plot_heads_with_tokens(
             out.cross_weights[0, -1], rows, src_tokens,
             title="Transformer encoder-decoder attention, last decoder layer (one head each)",
         )
-    except ImportError as error:  # pragma: no cover
-        ctx.logger.warning("no attention plot: %s", error)
-        return
-    ctx.save_plot(fig, "transformer_cross_attention_heads", caption=(
-        "Encoder-decoder attention of every head of the last decoder layer for one held-out "
-        "sentence: rows are the decoder inputs (BOS then the greedy output), columns the "
-        "English tokens."
-    ))
-    fig = plot_heads_with_tokens(
-        out.encoder_weights[0, -1], src_tokens, src_tokens,
-        title="Transformer encoder self-attention, last encoder layer (one head each)",
-    )
-    ctx.save_plot(fig, "transformer_encoder_self_attention_heads", caption=(
-        "Self-attention of every head of the last encoder layer for the same sentence."
-    ))
+        ctx.save_plot(fig, "transformer_cross_attention_heads", caption=(
+            "Encoder-decoder attention of every head of the last decoder layer for one held-out "
+            "sentence: rows are the decoder inputs (BOS then the greedy output), columns the "
+            "English tokens."
+        ))
+    with ctx.plotting("transformer_encoder_self_attention_heads"):
+        fig = plot_heads_with_tokens(
+            out.encoder_weights[0, -1], src_tokens, src_tokens,
+            title="Transformer encoder self-attention, last encoder layer (one head each)",
+        )
+        ctx.save_plot(fig, "transformer_encoder_self_attention_heads", caption=(
+            "Self-attention of every head of the last encoder layer for the same sentence."
+        ))
     baseline.eval()
     b_out = baseline(s, lengths[index : index + 1], tgt_in)
     if b_out.weights is not None:
-        ax = plot_attention(
-            b_out.weights[0].cpu(), row_labels=rows, col_labels=src_tokens,
-            title="seq2seq additive attention (same sentence, Transformer's output as input)",
-        )
-        ctx.save_plot(ax, "seq2seq_attention", caption=(
-            "The baseline's alignment for the same sentence, teacher-forced with the "
-            "Transformer's translation so the rows match the head plots."
-        ))
+        with ctx.plotting("seq2seq_attention"):
+            ax = plot_attention(
+                b_out.weights[0].cpu(), row_labels=rows, col_labels=src_tokens,
+                title="seq2seq additive attention (same sentence, Transformer's output as input)",
+            )
+            ctx.save_plot(ax, "seq2seq_attention", caption=(
+                "The baseline's alignment for the same sentence, teacher-forced with the "
+                "Transformer's translation so the rows match the head plots."
+            ))

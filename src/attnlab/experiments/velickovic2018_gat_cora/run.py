@@ -28,7 +28,14 @@ from attnlab.experiments.velickovic2018_gat_cora.config import GATCoraConfig
 from attnlab.train.checkpoint import save_checkpoint
 from attnlab.train.seeding import derive_seed, seed_everything
 
-__all__ = ["SeedResult", "attention_entropy", "main", "train_one_seed"]
+__all__ = [
+    "AttentionSummary",
+    "SeedResult",
+    "attention_entropy",
+    "first_seed_attention",
+    "main",
+    "train_one_seed",
+]
 
 
 @dataclass(frozen=True)
@@ -194,13 +201,40 @@ def main(config: GATCoraConfig, ctx: RunContext) -> dict[str, float]:
         metrics[f"test_accuracy/seed{k}"] = accuracy
     if ctx.is_main:
         save_checkpoint(ctx.checkpoint_dir / "seed0_best.pt", {"model": results[0].state})
-    metrics.update(_attention_plots(ctx, graph, config, results[0].state))
+    attention = first_seed_attention(graph, config, results[0].state)
+    metrics.update(attention.stats)
+    _attention_plots(ctx, graph, config, attention)
     return metrics
 
 
-def _attention_plots(
-    ctx: RunContext, graph: PlanetoidGraph, config: GATCoraConfig, state: dict[str, Tensor]
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class AttentionSummary:
+    """The attention of one trained GAT on the whole graph, and its statistics.
+
+    Attributes:
+        source: ``(E,)`` source node of every edge (self-loops included).
+        target: ``(E,)`` target node of every edge.
+        first: ``(E, heads)`` first-layer weights.
+        second: ``(E, output_heads)`` output-layer weights.
+        entropy: ``(n, heads)`` entropy (nats) of each node's first-layer attention.
+        degree: ``(n,)`` in-degree of each node, self-loop included.
+        stats: ``entropy_layer1_mean``, ``entropy_output_mean`` and ``entropy_uniform_mean``
+            (the mean of ``log(degree)``, the entropy of uniform attention).
+    """
+
+    source: Tensor
+    target: Tensor
+    first: Tensor
+    second: Tensor
+    entropy: Tensor
+    degree: Tensor
+    stats: dict[str, float]
+
+
+def first_seed_attention(
+    graph: PlanetoidGraph, config: GATCoraConfig, state: dict[str, Tensor]
+) -> AttentionSummary:
+    """Load ``state`` into a GAT shaped by ``config``; its attention on ``graph`` (eval mode)."""
     m = config.model
     model = GAT(graph.num_features, graph.num_classes, hidden_dim=m.hidden_dim,
                 num_heads=m.num_heads, num_output_heads=m.num_output_heads)
@@ -214,77 +248,86 @@ def _attention_plots(
     first, second = out.weights
     entropy = attention_entropy(first, target, n)  # (n, h)
     degree = torch.zeros(n).index_add_(0, target, torch.ones(target.shape[0]))
-    uniform = degree.log()
     stats = {
         "entropy_layer1_mean": float(entropy.mean()),
         "entropy_output_mean": float(attention_entropy(second, target, n).mean()),
-        "entropy_uniform_mean": float(uniform.mean()),
+        "entropy_uniform_mean": float(degree.log().mean()),
     }
-    try:
-        from attnlab.interpret.plots import _pyplot, plot_attention
+    return AttentionSummary(source, target, first, second, entropy, degree, stats)
 
-        plt = _pyplot()
-    except ImportError as error:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("no attention plots: %s", error)
-        return stats
-    heads = entropy.shape[1]
-    cols = min(4, heads)
-    rows = (heads + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    bins = torch.linspace(0, float(uniform.max()) + 0.1, 30).tolist()
-    for h in range(rows * cols):
-        ax = axes[h // cols][h % cols]
-        if h >= heads:
-            ax.axis("off")
-            continue
-        ax.hist(uniform.tolist(), bins=bins, histtype="step", color="grey", label="uniform")
-        ax.hist(entropy[:, h].tolist(), bins=bins, alpha=0.7, label="GAT")
-        ax.set_title(f"layer 1, head {h}")
-        ax.set_xlabel("entropy (nats)")
-        if h == 0:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    ctx.save_plot(
-        fig,
-        "attention_entropy",
-        caption=(
-            "Entropy of each node's attention over its neighbourhood (self included), one "
-            "panel per first-layer head, against the entropy of uniform attention log(degree) "
-            f"(grey). Mean entropy {stats['entropy_layer1_mean']:.3f} nats vs uniform "
-            f"{stats['entropy_uniform_mean']:.3f}: close to uniform means the heads spread "
-            "their weight evenly (Cora's neighbourhoods mostly share one class)."
-        ),
+
+def _attention_plots(
+    ctx: RunContext, graph: PlanetoidGraph, config: GATCoraConfig, attention: AttentionSummary
+) -> None:
+    """Save ``attention_entropy`` and ``neighbourhood_attention`` (skipped without matplotlib)."""
+    from attnlab.interpret.plots import _pyplot, plot_attention
+
+    source, target, first, second = (
+        attention.source, attention.target, attention.first, attention.second
     )
+    entropy, degree, stats = attention.entropy, attention.degree, attention.stats
+    uniform = degree.log()
+    heads = entropy.shape[1]
+    with ctx.plotting("attention_entropy"):
+        plt = _pyplot()
+        cols = min(4, heads)
+        rows = (heads + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+        bins = torch.linspace(0, float(uniform.max()) + 0.1, 30).tolist()
+        for h in range(rows * cols):
+            ax = axes[h // cols][h % cols]
+            if h >= heads:
+                ax.axis("off")
+                continue
+            ax.hist(uniform.tolist(), bins=bins, histtype="step", color="grey", label="uniform")
+            ax.hist(entropy[:, h].tolist(), bins=bins, alpha=0.7, label="GAT")
+            ax.set_title(f"layer 1, head {h}")
+            ax.set_xlabel("entropy (nats)")
+            if h == 0:
+                ax.legend(fontsize=7)
+        fig.tight_layout()
+        ctx.save_plot(
+            fig,
+            "attention_entropy",
+            caption=(
+                "Entropy of each node's attention over its neighbourhood (self included), one "
+                "panel per first-layer head, against the entropy of uniform attention log(degree) "
+                f"(grey). Mean entropy {stats['entropy_layer1_mean']:.3f} nats vs uniform "
+                f"{stats['entropy_uniform_mean']:.3f}: close to uniform means the heads spread "
+                "their weight evenly (Cora's neighbourhoods mostly share one class)."
+            ),
+        )
     # a few test nodes with mid-sized neighbourhoods: per-head weights over their neighbours
     candidates = [int(i) for i in torch.nonzero(graph.test_mask & (degree >= 5) & (degree <= 9))]
     shown = candidates[: config.shown_nodes]
     if shown:
-        fig, axes = plt.subplots(1, len(shown), figsize=(3.3 * len(shown), 3.6), squeeze=False)
-        labels = graph.labels
-        for ax, node in zip(axes[0], shown, strict=True):
-            incoming = torch.nonzero(target == node).flatten()
-            neighbours = source[incoming]
-            matrix = torch.cat([first[incoming].T, second[incoming].T])  # (heads + out, deg)
-            plot_attention(
-                matrix,
-                row_labels=[f"L1 h{h}" for h in range(heads)]
-                + [f"out h{h}" for h in range(second.shape[1])],
-                col_labels=[
-                    f"{int(j)}{'*' if int(j) == node else ''} c{int(labels[j])}"
-                    for j in neighbours
-                ],
-                title=f"node {node} (class {int(labels[node])})",
-                ax=ax,
+        with ctx.plotting("neighbourhood_attention"):
+            plt = _pyplot()
+            fig, axes = plt.subplots(1, len(shown), figsize=(3.3 * len(shown), 3.6), squeeze=False)
+            labels = graph.labels
+            for ax, node in zip(axes[0], shown, strict=True):
+                incoming = torch.nonzero(target == node).flatten()
+                neighbours = source[incoming]
+                matrix = torch.cat([first[incoming].T, second[incoming].T])  # (heads + out, deg)
+                plot_attention(
+                    matrix,
+                    row_labels=[f"L1 h{h}" for h in range(heads)]
+                    + [f"out h{h}" for h in range(second.shape[1])],
+                    col_labels=[
+                        f"{int(j)}{'*' if int(j) == node else ''} c{int(labels[j])}"
+                        for j in neighbours
+                    ],
+                    title=f"node {node} (class {int(labels[node])})",
+                    ax=ax,
+                )
+                ax.set_xlabel("neighbour (id, class; * = itself)")
+                ax.set_ylabel("head")
+            fig.tight_layout()
+            ctx.save_plot(
+                fig,
+                "neighbourhood_attention",
+                caption=(
+                    "Attention of a few test nodes over their neighbours (columns, labelled with "
+                    "node id and class), one row per head of layer 1 and of the output layer."
+                ),
             )
-            ax.set_xlabel("neighbour (id, class; * = itself)")
-            ax.set_ylabel("head")
-        fig.tight_layout()
-        ctx.save_plot(
-            fig,
-            "neighbourhood_attention",
-            caption=(
-                "Attention of a few test nodes over their neighbours (columns, labelled with "
-                "node id and class), one row per head of layer 1 and of the output layer."
-            ),
-        )
-    return stats

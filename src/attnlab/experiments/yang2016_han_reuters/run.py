@@ -40,6 +40,7 @@ from attnlab.experiments.yang2016_han_reuters.config import (
     ModelConfig,
 )
 from attnlab.train import TrainConfig, derive_seed, fit
+from attnlab.train.distributed import distributed_env
 
 __all__ = [
     "MODELS",
@@ -225,7 +226,9 @@ def _train_config(config: HANReutersConfig, ctx: RunContext) -> TrainConfig:
     optim = config.optim
     return TrainConfig(
         epochs=optim.epochs,
-        batch_size=1,  # one item = one length-grouped mini-batch of optim.batch_size documents
+        # one item = one length-grouped mini-batch (optim.batch_size documents in all per step):
+        # one item per process
+        batch_size=distributed_env()[2],
         optimizer=optim.optimizer,
         lr=optim.lr,
         momentum=optim.momentum if optim.optimizer == "sgd" else 0.0,
@@ -256,8 +259,18 @@ def main(config: HANReutersConfig, ctx: RunContext) -> dict[str, float]:
         time.perf_counter() - start,
     )
     batch = config.optim.batch_size
+    # Under torchrun each process takes its own length-grouped mini-batches: groups of
+    # batch_size / world_size documents, one per process and step, so that a step still sees
+    # optim.batch_size documents in all.
+    world = distributed_env()[2]
+    if batch % world:
+        raise ValueError(
+            f"optim.batch_size {batch} must be divisible by the number of processes {world}"
+        )
     sets = {
-        name: LengthBucketedBatches(s.tokens, s.mask, s.labels, batch_size=batch)
+        name: LengthBucketedBatches(
+            s.tokens, s.mask, s.labels, batch_size=batch // world if name == "train" else batch
+        )
         for name, s in (("train", train), ("val", val), ("test", test))
     }
     majority = int(torch.bincount(train.labels, minlength=len(TOP10_TOPICS)).argmax())
@@ -367,8 +380,9 @@ def draw_document(
     Returns:
         The number of text lines drawn.
     """
-    import matplotlib.pyplot as plt
+    from attnlab.interpret.plots import _pyplot
 
+    plt = _pyplot()
     blues, reds = plt.get_cmap("Blues"), plt.get_cmap("Reds")
     indent = 6 if sentence_values is not None else 0
     row = 0
@@ -397,11 +411,8 @@ def draw_document(
 @torch.no_grad()
 def _plot_heatmaps(ctx: RunContext, models: dict[str, nn.Module], test: Split,
                    config: HANReutersConfig) -> None:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - plotting is optional
-        ctx.logger.warning("matplotlib missing: no heat maps")
-        return
+    from attnlab.interpret.plots import _pyplot
+
     chosen = _heatmap_documents(test, config.heatmap_docs, config.data.max_sentences)
     rows: list[tuple[Any, ...]] = []
     for i in chosen:
@@ -426,44 +437,46 @@ def _plot_heatmaps(ctx: RunContext, models: dict[str, nn.Module], test: Split,
         preds = [TOP10_TOPICS[int(m.logits.argmax())] for m in (han, flat)]
         heights.append(_line_count(words, line_chars, 6))
         fig_rows.append((i, words, word_han, alpha_s, word_flat, label, preds))
-    line_inches, title_inches = 0.2, 0.44  # a title takes two lines, plus a gap
-    total = sum(h * line_inches + title_inches for h in heights)
-    fig, axes = plt.subplots(
-        len(fig_rows), 2, figsize=(2 * panel_inches + 0.6, total + 0.2),
-        gridspec_kw={"height_ratios": [h * line_inches + title_inches for h in heights],
-                     "wspace": 0.08, "hspace": 0.0},
-        squeeze=False,
-    )
-    fig.subplots_adjust(left=0.2 / (2 * panel_inches + 0.6), right=0.995, top=0.995, bottom=0.0)
-    for (i, words, word_han, alpha_s, word_flat, label, preds), ax_row in zip(
-        fig_rows, axes, strict=True
-    ):
-        doc = test.documents[i]
-        han_rows = draw_document(
-            ax_row[0], words,
-            [word_han[s, : len(w)].tolist() for s, w in enumerate(words)],
-            sentence_values=(alpha_s / alpha_s.max().clamp_min(1e-12)).tolist(),
-            sentence_labels=[f"{a:.2f}" for a in alpha_s.tolist()],
-            title=f"HAN | NEWID {doc.newid} | true: {label} | predicted: {preds[0]}",
-            line_chars=line_chars,
+    with ctx.plotting("attention_heatmaps"):
+        plt = _pyplot()
+        line_inches, title_inches = 0.2, 0.44  # a title takes two lines, plus a gap
+        total = sum(h * line_inches + title_inches for h in heights)
+        fig, axes = plt.subplots(
+            len(fig_rows), 2, figsize=(2 * panel_inches + 0.6, total + 0.2),
+            gridspec_kw={"height_ratios": [h * line_inches + title_inches for h in heights],
+                         "wspace": 0.08, "hspace": 0.0},
+            squeeze=False,
         )
-        flat_rows = draw_document(
-            ax_row[1], words,
-            [word_flat[s, : len(w)].tolist() for s, w in enumerate(words)],
-            title=f"flat attention | NEWID {doc.newid} | true: {label} | predicted: {preds[1]}",
-            line_chars=line_chars,
+        fig.subplots_adjust(left=0.2 / (2 * panel_inches + 0.6), right=0.995, top=0.995, bottom=0.0)
+        for (i, words, word_han, alpha_s, word_flat, label, preds), ax_row in zip(
+            fig_rows, axes, strict=True
+        ):
+            doc = test.documents[i]
+            han_rows = draw_document(
+                ax_row[0], words,
+                [word_han[s, : len(w)].tolist() for s, w in enumerate(words)],
+                sentence_values=(alpha_s / alpha_s.max().clamp_min(1e-12)).tolist(),
+                sentence_labels=[f"{a:.2f}" for a in alpha_s.tolist()],
+                title=f"HAN | NEWID {doc.newid} | true: {label} | predicted: {preds[0]}",
+                line_chars=line_chars,
+            )
+            flat_rows = draw_document(
+                ax_row[1], words,
+                [word_flat[s, : len(w)].tolist() for s, w in enumerate(words)],
+                title=f"flat attention | NEWID {doc.newid} | true: {label} | predicted: {preds[1]}",
+                line_chars=line_chars,
+            )
+            for ax in ax_row:  # one line height for both panels of a document
+                ax.set_ylim(max(han_rows, flat_rows) - 0.4, -2.4)
+        ctx.save_plot(
+            fig,
+            "attention_heatmaps",
+            caption=(
+                "Test documents (rows). Left, HAN: the red box before each sentence gives its "
+                "sentence weight (darker = closer to the document's largest); words are shaded "
+                "blue by sqrt(sentence weight) x word weight (the paper's Figure 5 convention), "
+                "relative to the document's largest. Right, flat attention: words shaded by their "
+                "weight over the whole document, relative to the largest. Text as tokenised "
+                "(numbers -> <num>), truncated to the model's input."
+            ),
         )
-        for ax in ax_row:  # one line height for both panels of a document
-            ax.set_ylim(max(han_rows, flat_rows) - 0.4, -2.4)
-    ctx.save_plot(
-        fig,
-        "attention_heatmaps",
-        caption=(
-            "Test documents (rows). Left, HAN: the red box before each sentence gives its "
-            "sentence weight (darker = closer to the document's largest); words are shaded blue "
-            "by sqrt(sentence weight) x word weight (the paper's Figure 5 convention), relative "
-            "to the document's largest. Right, flat attention: words shaded by their weight over "
-            "the whole document, relative to the largest. Text as tokenised (numbers -> <num>), "
-            "truncated to the model's input."
-        ),
-    )
