@@ -32,6 +32,7 @@ def test_run_directory_holds_everything(fake_registry: ExperimentRegistry, tmp_p
     assert result.status == "finished" and result.error is None
     assert result.metrics == {"accuracy": 0.97, "error_pct": 1.0, "seed": 7.0}
     assert sorted(p.name for p in out.iterdir()) == [
+        ".attnlab.lock",  # the run's lock (held while it runs, released now)
         "config.json", "history.json", "log.txt", "metrics.json", "plots", "report.html",
         "run.json",
     ]
@@ -182,7 +183,7 @@ def test_resume_requires_same_experiment_and_config(
     fake_registry: ExperimentRegistry, tmp_path: Path
 ) -> None:
     out = tmp_path / "r"
-    with pytest.raises(ReportError, match="holds no run.json"):
+    with pytest.raises(ReportError, match="cannot resume: .* does not exist"):
         run_experiment("fake_pass", out=out, resume=True, progress=False, quiet=True)
     run_experiment("fake_pass", out=out, progress=False, quiet=True)
     with pytest.raises(ConfigError, match="different configuration"):

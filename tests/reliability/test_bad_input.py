@@ -700,7 +700,7 @@ CASES: list[Case] = [
     Case("cli/out-is-a-file", cli("run", "demo_retrieval", "--out", "{tmp}/file.txt"),
          CLIError, r"exit 2: .*file\.txt' exists and is not a directory"),
     Case("cli/resume-nothing", cli("run", "demo_retrieval", "--resume", "--out", "{tmp}/none"),
-         CLIError, r"exit 2: .*cannot resume: .*none' holds no run\.json"),
+         CLIError, r"exit 2: .*cannot resume: .*none' does not exist"),
     Case("cli/report-missing", cli("report", "{tmp}/nothing"), CLIError,
          r"exit 2: .*nothing' holds neither run\.json"),
     Case("cli/list-unknown-tag", cli("list", "--sequences", "cross"), CLIError,

@@ -20,12 +20,20 @@ def test_create_and_reopen(tmp_path: Path) -> None:
     assert run.plots_dir.is_dir()
     run.update_meta(status="running", experiment="x")
     run.update_meta(status="finished")
+    run.release()
     with pytest.raises(ReportError, match="already holds a run"):
         RunDirectory.create(tmp_path / "a" / "b")
     again = RunDirectory.create(tmp_path / "a" / "b", resume=True)
     assert again.meta == {"status": "finished", "experiment": "x"}
-    with pytest.raises(ReportError, match="holds no run.json"):
+    again.release()
+    with pytest.raises(ReportError, match="cannot resume: .*fresh' does not exist"):
         RunDirectory.create(tmp_path / "fresh", resume=True)
+    assert not (tmp_path / "fresh").exists()
+    # a run killed before it wrote run.json: --resume starts it afresh in its folder
+    (tmp_path / "killed").mkdir()
+    reopened = RunDirectory.create(tmp_path / "killed", resume=True)
+    assert reopened.meta == {} and reopened.plots_dir.is_dir()
+    reopened.release()
 
 
 def test_unusable_folders_fail_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,7 +60,7 @@ def test_stale_temporaries_are_removed(tmp_path: Path) -> None:
     (run.plots_dir / ".x.png.def.tmp").write_text("half")
     (run.path / "metrics.json").write_text("{}")
     run.remove_stale_temporaries()
-    assert sorted(p.name for p in run.path.rglob("*")) == ["metrics.json", "plots"]
+    assert sorted(p.name for p in run.path.rglob("*")) == [".attnlab.lock", "metrics.json", "plots"]
 
 
 def test_default_run_dir_is_unique(tmp_path: Path) -> None:

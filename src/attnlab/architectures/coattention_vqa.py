@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_tensor
+from attnlab.core.checks import check_device, check_tensor
 from attnlab.mechanisms.coattention import AlternatingCoAttention, ParallelCoAttention
 
 __all__ = [
@@ -162,7 +162,7 @@ class ConvRegionEncoder(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         """Regions ``(B, N, D)`` of ``image (B, C, H, W)``."""
-        check_tensor(image, "image", ndim=4, layout="(B, C, H, W)")
+        check_tensor(image, "image", ndim=4, layout="(B, C, H, W)", like=("", self))
         if image.shape[1] != self.in_channels:
             raise ValueError(
                 f"image must have {self.in_channels} channels (B, C, H, W), got {image.shape[1]}"
@@ -265,6 +265,9 @@ class _QuestionInput(nn.Module):
     def forward(self, question: Tensor, question_mask: Tensor | None) -> tuple[Tensor, Tensor]:
         if not isinstance(question, Tensor):
             raise TypeError(f"question must be a torch.Tensor, got {type(question).__name__}")
+        check_device(question, "question", ("", self))
+        if isinstance(question_mask, Tensor):
+            check_device(question_mask, "question_mask", ("question", question))
         if self.question_format == "bits":
             if question_mask is not None:
                 raise ValueError(

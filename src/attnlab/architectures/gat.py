@@ -43,7 +43,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_bool, check_positive, check_probability, check_tensor
+from attnlab.core.checks import (
+    check_bool,
+    check_device,
+    check_positive,
+    check_probability,
+    check_tensor,
+)
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -303,7 +309,10 @@ class GraphAttention(nn.Module):
         check_bool(need_weights, "need_weights")
         if (edge_index is None) == (adjacency is None):
             raise ValueError("give exactly one of edge_index (2, E) and adjacency (N, N)")
-        x = check_tensor(x, "x", ndim=(2, 3), layout="(N, F) or (B, N, F)")
+        x = check_tensor(x, "x", ndim=(2, 3), layout="(N, F) or (B, N, F)", like=("", self))
+        for name, graph in (("edge_index", edge_index), ("adjacency", adjacency)):
+            if isinstance(graph, Tensor):
+                check_device(graph, name, ("x", x))
         if x.layout != torch.strided and (
             x.layout not in (torch.sparse_coo, torch.sparse_csr) or x.dim() != 2
         ):

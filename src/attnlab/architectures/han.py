@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnlab.core.checks import check_probability
+from attnlab.core.checks import check_device, check_probability
 from attnlab.mechanisms.attention import Attention
 from attnlab.mechanisms.hierarchical import HierarchicalAttention
 
@@ -134,9 +134,10 @@ class BiGRUEncoder(nn.Module):
         return out.index_copy(0, rows, encoded)
 
 
-def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, padding_idx: int
-                  ) -> Tensor:
-    """Validate ``tokens (B, S, W)`` and ``mask``; return the mask (derived when ``None``)."""
+def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, padding_idx: int,
+                  module: nn.Module | None = None) -> Tensor:
+    """Validate ``tokens (B, S, W)`` and ``mask`` (devices: ``tokens`` on ``module``'s
+    parameters, ``mask`` on ``tokens``'); return the mask (derived when ``None``)."""
     if not isinstance(tokens, Tensor) or tokens.dtype != torch.long:
         kind = tokens.dtype if isinstance(tokens, Tensor) else type(tokens).__name__
         raise TypeError(f"tokens must be an int64 tensor of word indices, got {kind}")
@@ -145,6 +146,9 @@ def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, padding_
             f"tokens must have layout (B, S, W) (documents, sentences, words), got "
             f"{tokens.dim()} dims {tuple(tokens.shape)}"
         )
+    check_device(tokens, "tokens", ("", module))
+    if mask is not None and isinstance(mask, Tensor):
+        check_device(mask, "mask", ("tokens", tokens))
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
         raise ValueError(
             f"tokens must lie in [0, vocab_size={vocab_size}), got "
@@ -270,7 +274,7 @@ class HierarchicalAttentionNetwork(nn.Module):
         ``mask`` may be passed positionally, so that ``(tokens, mask, label)`` dataset items
         train with :func:`attnlab.train.fit`.
         """
-        mask = _check_tokens(tokens, mask, self.vocab_size, self.padding_idx)
+        mask = _check_tokens(tokens, mask, self.vocab_size, self.padding_idx, self)
         batch, n_sent, n_words = tokens.shape
         x = self.dropout(self.embedding(tokens))  # (b, s, w, e)
         words = self.word_encoder(
@@ -348,7 +352,7 @@ class FlatAttentionNetwork(nn.Module):
 
     def forward(self, tokens: Tensor, mask: Tensor | None = None) -> FlatAttentionOutput:
         """Classify documents; see the class docstring."""
-        mask = _check_tokens(tokens, mask, self.vocab_size, self.padding_idx)
+        mask = _check_tokens(tokens, mask, self.vocab_size, self.padding_idx, self)
         batch, n_sent, n_words = tokens.shape
         flat_mask = mask.reshape(batch, n_sent * n_words)
         # move every document's real words to the front, in order (stable sort of ~mask)

@@ -403,8 +403,10 @@ class MemN2N(nn.Module):
         time: Tensor | None = None,
         mask: Tensor | None = None,
     ) -> MemN2NOutput:
-        check_tensor(story, "story", ndim=3, layout="(B, M, J) word indices", floating=False)
-        check_tensor(query, "query", ndim=2, layout="(B, Jq) word indices", floating=False)
+        check_tensor(story, "story", ndim=3, layout="(B, M, J) word indices", floating=False,
+                     like=("", self))
+        check_tensor(query, "query", ndim=2, layout="(B, Jq) word indices", floating=False,
+                     like=("story", story))
         batch, slots = story.shape[0], story.shape[1]
         for name, words in (("story", story), ("query", query)):
             if words.dtype not in (torch.long, torch.int32, torch.int64):
@@ -418,16 +420,25 @@ class MemN2N(nn.Module):
         if mask is None:
             mask = (story != 0).any(dim=-1)  # (b, m) the non-empty sentences
         else:
-            mask = check_mask(mask, batch=batch, q_len=1, k_len=slots).reshape(-1, slots)
+            mask = check_mask(
+                mask, batch=batch, q_len=1, k_len=slots, like=("story", story)
+            ).reshape(-1, slots)
             mask = mask.expand(batch, slots)
         if time is None:
             # 0 = the last valid slot, counting back over the valid slots
             time = (mask.flip(1).cumsum(1).flip(1) - 1).clamp_min(0)
         else:
-            check_tensor(time, "time", ndim=2, layout="(B, M) temporal indices", floating=False)
+            check_tensor(time, "time", ndim=2, layout="(B, M) temporal indices", floating=False,
+                         like=("story", story))
             if tuple(time.shape) != (batch, slots):
                 raise ValueError(f"time must have shape (B, M) = ({batch}, {slots}), "
                                  f"got {tuple(time.shape)}")
+            if time.numel() and (int(time.min()) < 0 or int(time.max()) >= self.num_times):
+                raise ValueError(
+                    f"time must hold temporal indices in [0, {self.num_times - 1}] "
+                    f"(0 = the most recent sentence), got values in "
+                    f"[{int(time.min())}, {int(time.max())}]"
+                )
         if self.training and self.temporal and self.random_noise > 0:
             time = random_noise_time(time, mask, self.random_noise)
         time = time.clamp(0, self.num_times - 1)

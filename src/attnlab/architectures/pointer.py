@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnlab.core.checks import check_bool, check_size, check_tensor
+from attnlab.core.checks import check_bool, check_device, check_size, check_tensor
 from attnlab.core.masks import masked_normalize, masked_softmax
 from attnlab.core.scores import AdditiveScore, additive_scores
 
@@ -160,7 +160,7 @@ class PointerNetwork(nn.Module):
         return 1 if self.end_token else 0
 
     def _check_inputs(self, inputs: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        check_tensor(inputs, "inputs", ndim=3, layout="(B, N, D)")
+        check_tensor(inputs, "inputs", ndim=3, layout="(B, N, D)", like=("", self))
         if inputs.shape[-1] != self.input_dim:
             raise ValueError(
                 f"inputs has size {inputs.shape[-1]} in its last dimension but input_dim is "
@@ -179,6 +179,7 @@ class PointerNetwork(nn.Module):
                 raise ValueError(
                     f"mask must have shape (B, N) = ({batch}, {n}), got {tuple(mask.shape)}"
                 )
+            check_device(mask, "mask", ("inputs", inputs))
             if not bool(mask[:, 0].all()):
                 raise ValueError("mask must keep at least the first input of every row")
             if bool((mask[:, 1:] & ~mask[:, :-1]).any()):
@@ -195,6 +196,7 @@ class PointerNetwork(nn.Module):
                 f"targets must have shape (B, T) with B = {batch} and T >= 1, "
                 f"got {tuple(targets.shape)}"
             )
+        check_device(targets, "targets", ("the module's parameters", self))
         bad = (targets != IGNORE_INDEX) & ((targets < 0) | (targets >= k))
         if bool(bad.any()):
             raise ValueError(

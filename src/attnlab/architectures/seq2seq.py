@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnlab.core.checks import check_probability, check_size, check_tensor
+from attnlab.core.checks import check_device, check_probability, check_size, check_tensor
 from attnlab.core.masks import lengths_to_mask, masked_softmax
 from attnlab.mechanisms.attention import (
     AdditiveAttention,
@@ -359,8 +359,9 @@ class Seq2Seq(nn.Module):
     # checks
 
     def _check_src(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor]:
-        check_tensor(src, "src", ndim=2, layout="(B, S)", floating=False)
+        check_tensor(src, "src", ndim=2, layout="(B, S)", floating=False, like=("", self))
         check_tensor(src_lengths, "src_lengths", ndim=1, layout="(B,)", floating=False)
+        check_device(src_lengths, "src_lengths", ("src", src), allow_cpu=True)
         for name, x in (("src", src), ("src_lengths", src_lengths)):
             if x.is_floating_point() or x.dtype == torch.bool:
                 raise TypeError(f"{name} must be an integer tensor, got dtype {x.dtype}")
@@ -384,7 +385,8 @@ class Seq2Seq(nn.Module):
         return src.masked_fill(~valid, self.pad_id), valid
 
     def _check_tgt(self, tgt_in: Tensor, batch: int) -> None:
-        check_tensor(tgt_in, "tgt_in", ndim=2, layout="(B, T)", floating=False)
+        check_tensor(tgt_in, "tgt_in", ndim=2, layout="(B, T)", floating=False,
+                     like=("", self))
         if tgt_in.is_floating_point() or tgt_in.dtype == torch.bool:
             raise TypeError("tgt_in must be an integer tensor")
         if tgt_in.shape[0] != batch:
@@ -400,11 +402,14 @@ class Seq2Seq(nn.Module):
         src, mask = self._check_src(src, src_lengths)
         batch, s_len = src.shape
         embedded = self.dropout(self.src_embed(src))  # (b, s, m)
-        packed = pack_padded_sequence(
-            embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        outputs, final = self.encoder(packed)
-        memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=s_len)
+        if batch == 0:  # nothing to pack: the RNN runs on the empty batch as is
+            memory, final = self.encoder(embedded)
+        else:
+            packed = pack_padded_sequence(
+                embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            outputs, final = self.encoder(packed)
+            memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=s_len)
         h_n = final[0] if isinstance(final, tuple) else final  # (layers * dirs, b, h)
         if self.bidirectional:
             summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (b, 2h): last layer, fwd + bwd

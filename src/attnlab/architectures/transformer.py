@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from attnlab.core.attend import dot_product_attention
 from attnlab.core.checks import (
     check_bool,
+    check_device,
     check_dim,
     check_mask,
     check_probability,
@@ -214,6 +215,20 @@ def _attend_heads(
     )
     context = context.transpose(1, 2).reshape(batch, q_len, mha.dim)  # (b, i, h*d)
     return AttentionOutput(mha.out_proj(context), weights)
+
+
+def _caller_mask(
+    mask: Tensor | None, name: str, tokens: Tensor, tokens_name: str, *, k_len: int | None = None
+) -> Tensor | None:
+    """Validate a mask under the caller's argument name (``src_mask``, ``tgt_mask``, ...) against
+    its tokens ``(B, L)``: shape ``(B, Lk)`` or ``(B|1, L, Lk)`` (``Lk = L`` unless given), and
+    the tokens' device. Returns the mask unchanged."""
+    if mask is None:
+        return None
+    batch, length = tokens.shape
+    check_mask(mask, batch=batch, q_len=length, k_len=length if k_len is None else k_len,
+               name=name, like=(tokens_name, tokens))
+    return mask
 
 
 def _head_mask(mask: Tensor | None, *, batch: int, q_len: int, k_len: int, name: str) -> Any:
@@ -802,8 +817,11 @@ class _TokenEmbedding(nn.Module):
         return F.embedding(tokens, self.weight, self.pad_index) * self.scale
 
 
-def _check_tokens(tokens: Tensor, name: str, vocab_size: int) -> None:
-    check_tensor(tokens, name, ndim=2, layout="(B, L) token indices", floating=False)
+def _check_tokens(
+    tokens: Tensor, name: str, vocab_size: int, module: nn.Module | None = None
+) -> None:
+    check_tensor(tokens, name, ndim=2, layout="(B, L) token indices", floating=False,
+                 like=("", module))
     if tokens.is_floating_point() or tokens.dtype == torch.bool or tokens.is_complex():
         raise TypeError(f"{name} must hold integer token indices, got dtype {tokens.dtype}")
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
@@ -953,8 +971,8 @@ class Transformer(nn.Module):
         self, src: Tensor, *, src_mask: Tensor | None = None, need_weights: bool = True
     ) -> StackOutput:
         """Run the encoder on source tokens: ``context (B, Ls, dim)`` and its weights."""
-        _check_tokens(src, "src", self.src_vocab_size)
-        src_mask = self._default_mask(src, src_mask)
+        _check_tokens(src, "src", self.src_vocab_size, self)
+        src_mask = _caller_mask(self._default_mask(src, src_mask), "src_mask", src, "src")
         x = self.positions(self.src_embedding(src))
         return self.encoder(x, mask=src_mask, need_weights=need_weights)
 
@@ -973,10 +991,20 @@ class Transformer(nn.Module):
         With a ``cache`` (from :meth:`new_cache`), ``tgt`` holds only the new tokens; they are
         placed at positions ``cache.length ...`` and see every cached token.
         """
-        _check_tokens(tgt, "tgt", self.tgt_vocab_size)
+        _check_tokens(tgt, "tgt", self.tgt_vocab_size, self)
+        check_tensor(memory, "memory", ndim=3, layout="(B, Ls, dim)", like=("tgt", tgt))
+        if memory.shape[0] != tgt.shape[0]:
+            raise ValueError(
+                f"memory (the encoded src) must have the batch size of tgt ({tgt.shape[0]}), "
+                f"got {memory.shape[0]}"
+            )
         offset = 0 if cache is None else cache.length
         if cache is None:
             tgt_mask = self._default_mask(tgt, tgt_mask)
+        tgt_mask = _caller_mask(tgt_mask, "tgt_mask", tgt, "tgt", k_len=offset + tgt.shape[1])
+        if memory_mask is not None:
+            check_mask(memory_mask, batch=tgt.shape[0], q_len=tgt.shape[1],
+                       k_len=memory.shape[1], name="memory_mask", like=("tgt", tgt))
         x = self.positions(self.tgt_embedding(tgt), offset=offset)
         out = self.decoder(
             x,
@@ -1014,8 +1042,15 @@ class Transformer(nn.Module):
                 ``None`` and the fused attention kernel runs).
         """
         check_bool(need_weights, "need_weights")
-        _check_tokens(src, "src", self.src_vocab_size)
-        src_mask = self._default_mask(src, src_mask)
+        _check_tokens(src, "src", self.src_vocab_size, self)
+        _check_tokens(tgt, "tgt", self.tgt_vocab_size, self)
+        check_device(tgt, "tgt", ("src", src))
+        if tgt.shape[0] != src.shape[0]:
+            raise ValueError(
+                f"tgt must have the batch size of src ({src.shape[0]}), got {tgt.shape[0]}"
+            )
+        src_mask = _caller_mask(self._default_mask(src, src_mask), "src_mask", src, "src")
+        tgt_mask = _caller_mask(tgt_mask, "tgt_mask", tgt, "tgt")
         encoded = self.encode(src, src_mask=src_mask, need_weights=need_weights)
         out = self.decode(
             tgt,
@@ -1034,7 +1069,7 @@ class Transformer(nn.Module):
         _check_index(bos_index, "bos_index", self.tgt_vocab_size)
         _check_index(eos_index, "eos_index", self.tgt_vocab_size)
         check_size(max_len, "max_len")
-        _check_tokens(src, "src", self.src_vocab_size)
+        _check_tokens(src, "src", self.src_vocab_size, self)
         src_mask = self._default_mask(src, src_mask)
         memory = self.encode(src, src_mask=src_mask, need_weights=False).context
         return memory, src_mask
@@ -1224,10 +1259,11 @@ class DecoderOnlyTransformer(nn.Module):
             cache: a :class:`DecoderCache` from :meth:`new_cache`, updated in place.
             need_weights: return every layer's per-head weights.
         """
-        _check_tokens(tokens, "tokens", self.vocab_size)
+        _check_tokens(tokens, "tokens", self.vocab_size, self)
         offset = 0 if cache is None else cache.length
         if mask is None and cache is None and self.pad_index is not None:
             mask = tokens != self.pad_index
+        mask = _caller_mask(mask, "mask", tokens, "tokens", k_len=offset + tokens.shape[1])
         x = self.positions(self.embedding(tokens), offset=offset)
         out = self.decoder(x, mask=mask, cache=cache, need_weights=need_weights)
         logits = (
@@ -1296,8 +1332,9 @@ class EncoderOnlyTransformer(nn.Module):
         self, tokens: Tensor, *, mask: Tensor | None = None, need_weights: bool = True
     ) -> StackOutput:
         """Contextual representations of ``tokens`` ``(B, L)``; padded keys are masked."""
-        _check_tokens(tokens, "tokens", self.vocab_size)
+        _check_tokens(tokens, "tokens", self.vocab_size, self)
         if mask is None and self.pad_index is not None:
             mask = tokens != self.pad_index
+        mask = _caller_mask(mask, "mask", tokens, "tokens")
         x = self.positions(self.embedding(tokens))
         return self.encoder(x, mask=mask, need_weights=need_weights)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from attnlab.core.checks import (
     check_attn_bias,
@@ -326,9 +326,10 @@ def attend(
         >>> out.context.shape, out.weights.shape
         (torch.Size([2, 3, 4]), torch.Size([2, 3, 5]))
     """
-    check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
-    check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)")
-    check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)")
+    check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)",
+                 like=("", score) if isinstance(score, nn.Module) else None)
+    check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)", like=("query", query))
+    check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)", like=("query", query))
     batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
     if key.shape[0] != batch or value.shape[0] != batch:
         raise ValueError(
@@ -342,9 +343,11 @@ def attend(
     check_probability(dropout, "dropout")
     check_bool(need_weights, "need_weights")
     if mask is not None:
-        mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
+        mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", query))
     if attn_bias is not None:
-        attn_bias = check_attn_bias(attn_bias, batch=batch, q_len=q_len, k_len=k_len)
+        attn_bias = check_attn_bias(
+            attn_bias, batch=batch, q_len=q_len, k_len=k_len, like=("query", query)
+        )
     dist = resolve_distribution(distribution)
     if not callable(score):
         raise TypeError(

@@ -2,18 +2,36 @@
 
 Each check raises an error that names the argument, what was expected and what was received, so
 that a wrong layout never broadcasts silently into a wrong answer.
+
+Devices and dtypes:
+
+* **Devices.** Every tensor argument (inputs, masks, ``attn_bias``, index tensors) must be on the
+  device of the first input, and the first input on the device of the module's parameters
+  (``like=`` in :func:`check_tensor`, :func:`check_mask`, :func:`check_attn_bias`,
+  ``module=`` in :func:`check_query_key_value`). A disagreement is a ``ValueError`` naming both
+  arguments and both devices, e.g. ``"key is on meta but query is on cpu: move them to one
+  device"``. The check compares ``tensor.device`` objects only: no synchronisation, no data
+  read, and it traces to nothing under ``torch.compile``. A module without parameters or
+  buffers follows its inputs' device.
+* **Dtypes.** An input whose dtype differs from the module's parameters is left to PyTorch, as
+  ``nn.Linear`` does: its error (``"mat1 and mat2 must have the same dtype"``) names both dtypes
+  and is not misleading. Inputs of different floating dtypes without parameters in between
+  follow PyTorch's type promotion.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "check_attn_bias",
     "check_bool",
+    "check_device",
     "check_dim",
     "check_mask",
     "check_positive",
@@ -24,8 +42,47 @@ __all__ = [
 ]
 
 
+DeviceRef: TypeAlias = "tuple[str, Tensor | nn.Module | None]"
+"""What a tensor's device must agree with: ``(name, tensor)``, or ``(name, module)`` for the
+module's parameters (the name is then unused); a ``None`` reference checks nothing."""
+
+
 def _shape(t: Tensor) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def check_device(x: Tensor, name: str, like: DeviceRef | None, *, allow_cpu: bool = False) -> None:
+    """Check that ``x`` is on the device of the reference ``like`` (see the module docstring).
+
+    Args:
+        x: the tensor to check.
+        name: its argument name, used in the message.
+        like: ``(name, tensor)`` or ``(name, module)``; ``None`` (or a module without parameters
+            or buffers) checks nothing.
+        allow_cpu: also accept ``x`` on the CPU (lengths for packed sequences).
+
+    Example:
+        >>> import torch
+        >>> query = torch.zeros(2, 3, 4)
+        >>> check_device(query.to("meta"), "key", ("query", query))
+        Traceback (most recent call last):
+        ...
+        ValueError: key is on meta but query is on cpu: move them to one device
+    """
+    if like is None:
+        return
+    ref_name, ref = like
+    if isinstance(ref, Tensor):
+        device, where = ref.device, f"{ref_name} is on {ref.device}"
+    elif isinstance(ref, nn.Module):
+        first = next(itertools.chain(ref.parameters(), ref.buffers()), None)
+        if first is None:
+            return
+        device, where = first.device, f"the module's parameters are on {first.device}"
+    else:
+        return
+    if x.device != device and not (allow_cpu and x.device.type == "cpu"):
+        raise ValueError(f"{name} is on {x.device} but {where}: move them to one device")
 
 
 def check_tensor(
@@ -35,6 +92,7 @@ def check_tensor(
     ndim: int | Sequence[int],
     layout: str,
     floating: bool = True,
+    like: DeviceRef | None = None,
 ) -> Tensor:
     """Check that ``x`` is a tensor of the given rank(s); return it.
 
@@ -44,6 +102,8 @@ def check_tensor(
         ndim: the allowed rank or ranks.
         layout: the expected layout in words, e.g. ``"(B, Lq, D)"``.
         floating: require a floating-point dtype.
+        like: the device reference, ``(name, tensor)`` or ``(name, module)``
+            (:func:`check_device`).
 
     Example:
         >>> import torch
@@ -62,6 +122,7 @@ def check_tensor(
         )
     if floating and not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    check_device(x, name, like)
     return x
 
 
@@ -121,8 +182,11 @@ def check_mask(
     q_len: int,
     k_len: int,
     name: str = "mask",
+    like: DeviceRef | None = None,
 ) -> Tensor:
     """Validate a boolean attention mask and return it as ``(B or 1, Lq or 1, Lk)``.
+
+    ``like`` is the device reference (:func:`check_device`), normally ``("query", query)``.
 
     The library's one mask convention: ``True`` means *may attend*. Accepted shapes are
     ``(B, Lk)`` (a key padding mask, shared by all queries), ``(B, Lq, Lk)``, and ``(1, Lq, Lk)``
@@ -147,6 +211,7 @@ def check_mask(
             f"{name} must be a boolean tensor (True = may attend), got dtype {mask.dtype}; "
             "pass an additive float mask as attn_bias instead"
         )
+    check_device(mask, name, like)
     if mask.dim() == 2:
         if tuple(mask.shape) != (batch, k_len):
             raise ValueError(
@@ -176,6 +241,7 @@ def check_attn_bias(
     num_heads: int | None = None,
     dtype: torch.dtype | None = None,
     name: str = "attn_bias",
+    like: DeviceRef | None = None,
 ) -> Tensor:
     """Validate an additive float bias and return it broadcastable to the score tensor.
 
@@ -205,6 +271,7 @@ def check_attn_bias(
             f"{name} must be a floating-point tensor (it is added to the scores), got dtype "
             f"{attn_bias.dtype}; pass a boolean mask as mask instead"
         )
+    check_device(attn_bias, name, like)
     if not torch.compiler.is_compiling():
         non_finite = int((~torch.isfinite(attn_bias)).sum())
         if non_finite:
@@ -244,12 +311,14 @@ def check_query_key_value(
     key_dim: int | None = None,
     value_dim: int | None = None,
     dim_names: tuple[str, str, str] = ("query_dim", "key_dim", "value_dim"),
+    module: nn.Module | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Validate sequence inputs ``(B, L, D)`` of an attention step and apply the defaults.
 
     ``key`` defaults to ``query`` (self-attention) and ``value`` to ``key``; a ``value`` without a
-    ``key`` is an error. Ranks, feature sizes (when given), batch sizes and the key/value length
-    are checked, each error naming the argument.
+    ``key`` is an error. Ranks, feature sizes (when given), batch sizes, the key/value length and
+    devices (``key`` and ``value`` on ``query``'s, ``query`` on the parameters' of ``module``) are
+    checked, each error naming the argument.
 
     Returns:
         ``(query, key, value)``.
@@ -260,17 +329,17 @@ def check_query_key_value(
         >>> k is q and v is q
         True
     """
-    check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
+    check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("", module))
     if key is None:
         if value is not None:
             raise ValueError("value was given without key; pass key as well (or neither)")
         key = query
     else:
-        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)")
+        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)", like=("query", query))
     if value is None:
         value = key
     else:
-        check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)")
+        check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)", like=("query", query))
     for tensor, name, size, what in zip(
         (query, key, value), ("query", "key", "value"), (query_dim, key_dim, value_dim), dim_names,
         strict=True,

@@ -110,8 +110,8 @@ class Score(nn.Module):
 
     def _check_inputs(self, query: Tensor, key: Tensor) -> None:
         """Validate ``query (B, Lq, Dq)`` and ``key (B, Lk, Dk)`` against this score."""
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
-        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)")
+        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("", self))
+        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)", like=("query", query))
         if query.shape[0] != key.shape[0]:
             raise ValueError(
                 f"query and key must have the same batch size, got {query.shape[0]} "
@@ -610,8 +610,9 @@ def additive_scores(
         True
     """
     check_tensor(query_proj, "query_proj", ndim=3, layout="(B, Lq, H)")
-    check_tensor(key_proj, "key_proj", ndim=3, layout="(B, Lk, H)")
-    check_tensor(v, "v", ndim=1, layout="(H,)")
+    check_tensor(key_proj, "key_proj", ndim=3, layout="(B, Lk, H)",
+                 like=("query_proj", query_proj))
+    check_tensor(v, "v", ndim=1, layout="(H,)", like=("query_proj", query_proj))
     if key_proj.shape[0] != query_proj.shape[0]:
         raise ValueError(
             f"query_proj and key_proj must have the same batch size, got {query_proj.shape[0]} "

@@ -706,6 +706,11 @@ def parse_babi(text: str, *, task: int = 0, source: str = "<text>") -> list[Babi
         else:
             line_to_index[ident] = len(story)
             story.append(_tokenize(rest))
+    if not examples:
+        what = "is empty" if not text.strip() else "holds no question with an answer"
+        raise CorruptFileError(
+            f"{source}: the bAbI file {what} (expected lines 'ID question?<TAB>answer<TAB>ids')"
+        )
     return examples
 
 

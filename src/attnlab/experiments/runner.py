@@ -9,6 +9,7 @@ registered experiment whose data is available and writes one combined report.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import numbers
@@ -42,6 +43,7 @@ from attnlab.report.rundir import (
     LOG_FILE,
     METRICS_FILE,
     RunDirectory,
+    RunLock,
     check_writable,
     default_run_dir,
 )
@@ -330,14 +332,26 @@ def run_experiment(
     cpu_s = time.process_time() - cpu_start
     report_path: Path | None = None
     try:
-        _finish(run, ctx, exp, scale=scale, metrics=metrics, status=status, error=error,
-                duration=duration, cpu_s=cpu_s)
         try:
-            report_path = write_report([run.path])
-        except (ReportError, OSError) as report_error:
-            logger.warning("could not write report.html: %s", report_error)
+            _finish(run, ctx, exp, scale=scale, metrics=metrics, status=status, error=error,
+                    duration=duration, cpu_s=cpu_s)
+        except OSError as write_error:
+            # a full disk or a vanished folder: the run fails with one clear line (the last good
+            # checkpoint is untouched, so --resume continues once space is freed)
+            status = "failed"
+            error = (f"OSError: cannot write the run folder {str(run.path)!r}: "
+                     f"{write_error.strerror or write_error}")
+            _log_failure(logger, error)
+            with contextlib.suppress(OSError):  # say so in run.json if anything can be written
+                run.update_meta(status=status, error=error, finished=now_iso())
+        else:
+            try:
+                report_path = write_report([run.path])
+            except (ReportError, OSError) as report_error:
+                logger.warning("could not write report.html: %s", report_error)
     finally:
         _close_logger(logger)
+        run.release()
     if interrupted is not None:
         raise interrupted
     if job is not None and status == "finished":
@@ -369,7 +383,39 @@ def _open_run(
     """Create (or reopen) the run directory, record the run's metadata, open its log."""
     config_dict = config_to_dict(config)
     run = RunDirectory.create(out if out is not None else default_run_dir(exp.name), resume=resume)
-    if resume:
+    try:
+        return _record_start(run, exp, config, config_dict, scale=scale, pairs=pairs, seed=seed,
+                             data_path=data_path, torch_device=torch_device, progress=progress,
+                             quiet=quiet, argv=argv, resume=resume, fallbacks=fallbacks,
+                             debug=debug)
+    except OSError as error:
+        run.release()
+        raise ReportError(f"cannot write the run folder {str(run.path)!r}: "
+                          f"{error.strerror or error}") from error
+    except BaseException:
+        run.release()
+        raise
+
+
+def _record_start(
+    run: RunDirectory,
+    exp: Experiment[Any],
+    config: Any,
+    config_dict: dict[str, Any],
+    *,
+    scale: str,
+    pairs: Mapping[str, str],
+    seed: int,
+    data_path: Path | None,
+    torch_device: torch.device,
+    progress: bool,
+    quiet: bool,
+    argv: Sequence[str] | None,
+    resume: bool,
+    fallbacks: Mapping[str, str],
+    debug: bool,
+) -> tuple[RunDirectory, logging.Logger, RunContext]:
+    if resume and run.meta:  # (a folder without run.json: a run killed at once, started afresh)
         if run.meta.get("experiment") != exp.name:
             raise ReportError(
                 f"cannot resume {str(run.path)!r}: it holds a run of "
@@ -617,9 +663,36 @@ def reproduce(
         )
     main_process = rank == 0
     root = Path(out) if out is not None else default_run_dir(f"reproduce-{scale}")
+    root_lock: RunLock | None = None
     if main_process:
         check_writable(root)
-    data_path = resolve_data_dir(data_dir)
+        root_lock = RunLock.acquire(root)  # one reproduce per folder, for its whole life
+    try:
+        return _reproduce_into(
+            root, experiments, broken, scale=scale, seed=seed, data_path=resolve_data_dir(
+                data_dir), device=device, progress=progress, quiet=quiet, argv=argv,
+            debug=debug, main_process=main_process,
+        )
+    finally:
+        if root_lock is not None:
+            root_lock.release()
+
+
+def _reproduce_into(
+    root: Path,
+    experiments: Sequence[Experiment[Any]],
+    broken: Mapping[str, str],
+    *,
+    scale: str,
+    seed: int,
+    data_path: Path | None,
+    device: str | torch.device,
+    progress: bool,
+    quiet: bool,
+    argv: Sequence[str] | None,
+    debug: bool,
+    main_process: bool,
+) -> ReproduceResult:
     started = now_iso()
     start = time.perf_counter()
     runs: list[RunResult] = []

@@ -198,6 +198,7 @@ class Attention(nn.Module):
             query_dim=self.query_dim,
             key_dim=self.key_dim,
             value_dim=self.value_dim,
+            module=self,
         )
 
     def forward(

@@ -147,8 +147,8 @@ class AttentionOverAttention(nn.Module):
         query_mask: Tensor | None = None,
     ) -> AttentionOverAttentionOutput:
         """Attention over ``document (B, n, D)`` guided by ``query (B, m, D)``."""
-        check_tensor(document, "document", ndim=3, layout="(B, n, D)")
-        check_tensor(query, "query", ndim=3, layout="(B, m, D)")
+        check_tensor(document, "document", ndim=3, layout="(B, n, D)", like=("", self))
+        check_tensor(query, "query", ndim=3, layout="(B, m, D)", like=("document", document))
         batch, n, dim = document.shape
         m = query.shape[1]
         if query.shape[0] != batch:
@@ -173,7 +173,8 @@ class AttentionOverAttention(nn.Module):
                 raise ValueError(
                     f"{name} must be a (B, L) boolean padding mask, got shape {tuple(mask.shape)}"
                 )
-            masks.append(check_mask(mask, batch=batch, q_len=1, k_len=length, name=name)[:, 0])
+            masks.append(check_mask(mask, batch=batch, q_len=1, k_len=length, name=name,
+                                    like=("document", document))[:, 0])
         doc_valid, query_valid = masks
         pair = doc_valid.unsqueeze(2) & query_valid.unsqueeze(1)  # (b, i, j)
 

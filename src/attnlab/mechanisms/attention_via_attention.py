@@ -168,9 +168,9 @@ class AttentionViaAttention(nn.Module):
         char_mask: Tensor | None = None,
     ) -> AttentionViaAttentionOutput:
         """Word-level then character-level attention; see the class docstring."""
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
-        check_tensor(words, "words", ndim=3, layout="(B, Lw, Dw)")
-        check_tensor(chars, "chars", ndim=3, layout="(B, Lc, Dc)")
+        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("", self))
+        check_tensor(words, "words", ndim=3, layout="(B, Lw, Dw)", like=("query", query))
+        check_tensor(chars, "chars", ndim=3, layout="(B, Lc, Dc)", like=("query", query))
         check_dim(query, -1, self.query_dim, "query", "query_dim")
         check_dim(words, -1, self.word_dim, "words", "word_dim")
         check_dim(chars, -1, self.char_dim, "chars", "char_dim")
@@ -182,11 +182,13 @@ class AttentionViaAttention(nn.Module):
             )
         if word_mask is not None:
             word_mask = check_mask(
-                word_mask, batch=batch, q_len=q_len, k_len=words.shape[1], name="word_mask"
+                word_mask, batch=batch, q_len=q_len, k_len=words.shape[1], name="word_mask",
+                like=("query", query),
             )
         if char_mask is not None:
             char_mask = check_mask(
-                char_mask, batch=batch, q_len=q_len, k_len=chars.shape[1], name="char_mask"
+                char_mask, batch=batch, q_len=q_len, k_len=chars.shape[1], name="char_mask",
+                like=("query", query),
             )
         # coarse level: alpha_ij over source words, c^w_i
         word_weights = self.distribution(self.word_score(query, words), word_mask)  # (b, i, j)

@@ -94,10 +94,12 @@ def _check_pair(
     image_mask: Tensor | None,
     question_dim: int,
     image_dim: int,
+    module: nn.Module | None = None,
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Validate both sequences and their ``(B, L)`` padding masks; return the masks."""
-    check_tensor(question, "question", ndim=3, layout="(B, T, Dq)")
-    check_tensor(image, "image", ndim=3, layout="(B, N, Dv)")
+    """Validate both sequences and their ``(B, L)`` padding masks (devices included: ``question``
+    on ``module``'s parameters, the rest on ``question``'s); return the masks."""
+    check_tensor(question, "question", ndim=3, layout="(B, T, Dq)", like=("", module))
+    check_tensor(image, "image", ndim=3, layout="(B, N, Dv)", like=("question", question))
     check_dim(question, -1, question_dim, "question", "question_dim")
     check_dim(image, -1, image_dim, "image", "image_dim")
     batch = question.shape[0]
@@ -117,7 +119,8 @@ def _check_pair(
             raise ValueError(
                 f"{name} must be a (B, L) boolean padding mask, got shape {tuple(mask.shape)}"
             )
-        masks.append(check_mask(mask, batch=batch, q_len=1, k_len=length, name=name)[:, 0])
+        masks.append(check_mask(mask, batch=batch, q_len=1, k_len=length, name=name,
+                                like=("question", question))[:, 0])
     return masks[0], masks[1]
 
 
@@ -234,7 +237,7 @@ class ParallelCoAttention(nn.Module):
     ) -> ParallelCoAttentionOutput:
         """Co-attend ``question (B, T, Dq)`` and ``image (B, N, Dv)``; see the class docstring."""
         question_mask, image_mask = _check_pair(
-            question, image, question_mask, image_mask, self.question_dim, self.image_dim
+            question, image, question_mask, image_mask, self.question_dim, self.image_dim, self
         )
         # eq. 3: C = tanh(Q^T W_b V), batch-first C[b, t, n] = tanh(q_t^T W_b v_n)
         affinity = torch.tanh(torch.bmm(question, self.w_b(image).transpose(1, 2)))  # (b, t, n)
@@ -400,7 +403,7 @@ class AlternatingCoAttention(nn.Module):
     ) -> AlternatingCoAttentionOutput:
         """Co-attend ``question (B, T, Dq)`` and ``image (B, N, Dv)``; see the class docstring."""
         question_mask, image_mask = _check_pair(
-            question, image, question_mask, image_mask, self.question_dim, self.image_dim
+            question, image, question_mask, image_mask, self.question_dim, self.image_dim, self
         )
         summary = self.summary(question, None, question_mask)  # s = A(Q; 0)
         image_out = self.image_step(image, summary.context, image_mask)  # v_hat = A(V; s)

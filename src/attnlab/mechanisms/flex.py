@@ -101,8 +101,8 @@ def flex_sliding_window_attention(
     heads = query.dim() == 4
     ndim, layout = (4, "(B, H, L, D)") if heads else (3, "(B, L, D)")
     q = check_tensor(query, "query", ndim=ndim, layout=layout)
-    k = check_tensor(key, "key", ndim=ndim, layout=layout)
-    v = check_tensor(value, "value", ndim=ndim, layout=layout)
+    k = check_tensor(key, "key", ndim=ndim, layout=layout, like=("query", q))
+    v = check_tensor(value, "value", ndim=ndim, layout=layout, like=("query", q))
     if not heads:
         q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)
     if q.shape[-1] != k.shape[-1]:
@@ -117,7 +117,7 @@ def flex_sliding_window_attention(
     batch, q_len, k_len = q.shape[0], q.shape[2], k.shape[2]
     keep = None
     if mask is not None:
-        keep = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
+        keep = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", q))
         keep = keep.expand(batch, q_len, k_len)
     half = window // 2
 

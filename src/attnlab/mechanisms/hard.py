@@ -233,10 +233,10 @@ class HardAttention(nn.Module):
                 never chosen.
             generator: a ``torch.Generator`` for reproducible samples (training only).
         """
-        query, key, value = check_query_key_value(query, key, value)
+        query, key, value = check_query_key_value(query, key, value, module=self)
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
         if mask is not None:
-            mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
+            mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", query))
 
         scores = self.score(query, key)  # e_{t,i}, eq. 4: (b, i, j)
         probs = masked_softmax(scores, mask)  # alpha_{t,i}, eq. 5

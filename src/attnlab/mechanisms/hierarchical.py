@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_dim, check_tensor
+from attnlab.core.checks import check_device, check_dim, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -168,7 +168,7 @@ class HierarchicalAttention(nn.Module):
 
     def forward(self, words: Tensor, *, mask: Tensor | None = None) -> HierarchicalAttentionOutput:
         """Attend words within sentences, then sentences; see the class docstring."""
-        check_tensor(words, "words", ndim=4, layout="(B, S, W, D)")
+        check_tensor(words, "words", ndim=4, layout="(B, S, W, D)", like=("", self))
         check_dim(words, -1, self.dim, "words", "dim")
         batch, n_sent, n_words = words.shape[:3]
         if mask is not None:
@@ -183,6 +183,7 @@ class HierarchicalAttention(nn.Module):
                     f"mask must have shape (B, S, W) = ({batch}, {n_sent}, {n_words}), "
                     f"got {tuple(mask.shape)}"
                 )
+            check_device(mask, "mask", ("words", words))
         # eqs. 5-7: word attention inside each sentence
         u_words = torch.tanh(self.word_proj(words))  # (b, s, w, h)
         word_scores = u_words @ self.word_context  # (b, s, w)

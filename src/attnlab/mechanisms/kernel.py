@@ -205,12 +205,14 @@ class KernelAttention(nn.Module):
             query_dim=self.query_dim,
             key_dim=self.key_dim,
             value_dim=self.value_dim,
+            module=self,
         )
         check_bool(need_weights, "need_weights")
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
         checked = None
         if mask is not None:
-            checked = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)  # (b|1, i|1, j)
+            checked = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len,
+                                 like=("query", query))  # (b|1, i|1, j)
         self._maybe_redraw()
 
         # Keys valid for at least one query (all of them without a mask): (b, j).

@@ -143,11 +143,11 @@ class LocalAttentionOutput(NamedTuple):
 
 
 def _check_qkv(
-    query: object, key: object, value: object
+    query: object, key: object, value: object, module: nn.Module | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    q = check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
-    k = check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)")
-    v = check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)")
+    q = check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("", module))
+    k = check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)", like=("query", q))
+    v = check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)", like=("query", q))
     if k.shape[0] != q.shape[0] or v.shape[0] != q.shape[0]:
         raise ValueError(
             "query, key and value must have the same batch size, got "
@@ -363,7 +363,7 @@ def sliding_window_attention(
         >>> out.dense_weights(6)[0, 0, 2:].abs().sum().item()
         0.0
     """
-    q, k, v = _check_qkv(query, key, value)
+    q, k, v = _check_qkv(query, key, value, score if isinstance(score, nn.Module) else None)
     window = check_size(window_size, "window_size")
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
@@ -385,7 +385,7 @@ def sliding_window_attention(
         )
     batch, q_len, k_len = q.shape[0], q.shape[1], k.shape[1]
     if mask is not None:
-        mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
+        mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", q))
     left = window - 1 if causal else window // 2
     context, weights, positions = _sliding_window(
         q, k, v, score, window=window, left=left, mask=mask
@@ -553,11 +553,11 @@ class LocalAttention(nn.Module):
         """
         if value is None:
             value = key
-        q, k, v = _check_qkv(query, key, value)
+        q, k, v = _check_qkv(query, key, value, self)
         check_dim(q, -1, self.query_dim, "query", "query_dim")
         batch, q_len, k_len = q.shape[0], q.shape[1], k.shape[1]
         if mask is not None:
-            mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len)
+            mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", q))
         D = self.half_width
         if self.mode == "monotonic":
             centers = torch.arange(q_len, device=q.device, dtype=q.dtype).expand(batch, q_len)
@@ -703,7 +703,7 @@ class SlidingWindowAttention(nn.Module):
         With ``need_weights=False`` the output's ``weights`` and ``positions`` are ``None`` and
         the context may come from FlexAttention (see ``backend``).
         """
-        check_tensor(x, "x", ndim=3, layout="(B, L, d)")
+        check_tensor(x, "x", ndim=3, layout="(B, L, d)", like=("", self))
         check_dim(x, -1, self.dim, "x", "dim")
         check_bool(need_weights, "need_weights")
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)

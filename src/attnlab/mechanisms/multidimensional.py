@@ -193,13 +193,14 @@ class FeatureWiseAttention(nn.Module):
             query: ``(B, Lq, Dq)``; ``None`` for source2token. Needs ``query_dim``.
             mask: boolean, ``True`` = may attend: ``(B, L)``, or ``(B, Lq, L)`` with a query.
         """
-        check_tensor(x, "x", ndim=3, layout="(B, L, D)")
+        check_tensor(x, "x", ndim=3, layout="(B, L, D)", like=("", self))
         check_dim(x, -1, self.dim, "x", "dim")
         batch, length = x.shape[0], x.shape[1]
         hidden = self.token_proj(x)  # W1 x_i + b1: (b, j, h)
         if query is None:
             if mask is not None:
-                mask = check_mask(mask, batch=batch, q_len=1, k_len=length)  # (b, 1, j)
+                # (b, 1, j)
+                mask = check_mask(mask, batch=batch, q_len=1, k_len=length, like=("x", x))
                 if mask.shape[1] != 1:
                     raise ValueError(
                         f"mask must have shape (B, L) = ({batch}, {length}) without a query, "
@@ -215,7 +216,7 @@ class FeatureWiseAttention(nn.Module):
             raise ValueError(
                 "query was given but the module was built without query_dim (source2token only)"
             )
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)")
+        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("x", x))
         check_dim(query, -1, self.query_dim or 0, "query", "query_dim")
         if query.shape[0] != batch:
             raise ValueError(
@@ -223,7 +224,9 @@ class FeatureWiseAttention(nn.Module):
             )
         q_len = query.shape[1]
         if mask is not None:
-            mask = check_mask(mask, batch=batch, q_len=q_len, k_len=length).unsqueeze(-1)
+            mask = check_mask(
+                mask, batch=batch, q_len=q_len, k_len=length, like=("x", x)
+            ).unsqueeze(-1)
         pre = hidden.unsqueeze(1) + self.query_proj(query).unsqueeze(2)  # (b, i, j, h)
         scores = self.out_proj(self.activation(pre))  # f(x_j, q_i): (b, i, j, d)
         weights = masked_softmax(scores, mask, dim=2)  # over tokens j, per query and feature
@@ -379,11 +382,11 @@ class StructuredSelfAttention(nn.Module):
             H: ``(B, L, 2u)`` token states.
             mask: boolean, ``True`` = real token; ``(B, L)`` or per hop ``(B, r, L)``.
         """
-        check_tensor(H, "H", ndim=3, layout="(B, L, 2u)")
+        check_tensor(H, "H", ndim=3, layout="(B, L, 2u)", like=("", self))
         check_dim(H, -1, self.dim, "H", "dim")
         batch, length = H.shape[0], H.shape[1]
         if mask is not None:
-            mask = check_mask(mask, batch=batch, q_len=self.num_hops, k_len=length)
+            mask = check_mask(mask, batch=batch, q_len=self.num_hops, k_len=length, like=("H", H))
         scores = self.ws2(torch.tanh(self.ws1(H))).transpose(1, 2)  # W_s2 tanh(W_s1 H^T): (b, r, j)
         weights = masked_softmax(scores, mask)  # A, softmax over the tokens
         context = torch.bmm(weights, H)  # M = A H: (b, r, 2u)

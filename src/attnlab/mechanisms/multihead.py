@@ -326,7 +326,7 @@ class MultiHeadAttention(nn.Module):
             :class:`AttentionOutput` with ``context (B, Lq, dim)`` (after ``W^O``) and
             ``weights (B, H, Lq, Lk)`` (never averaged over heads) or ``None``.
         """
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, dim)")
+        check_tensor(query, "query", ndim=3, layout="(B, Lq, dim)", like=("", self))
         check_dim(query, -1, self.dim, "query", "dim")
         check_bool(need_weights, "need_weights")
         if key is None:
@@ -334,12 +334,13 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError("value was given without key; pass key too (or neither)")
             key = value = query
         else:
-            check_tensor(key, "key", ndim=3, layout="(B, Lk, kdim)")
+            check_tensor(key, "key", ndim=3, layout="(B, Lk, kdim)", like=("query", query))
             check_dim(key, -1, self.kdim, "key", "kdim")
             if value is None:
                 value = key
             else:
-                check_tensor(value, "value", ndim=3, layout="(B, Lk, vdim)")
+                check_tensor(value, "value", ndim=3, layout="(B, Lk, vdim)",
+                             like=("query", query))
             check_dim(value, -1, self.vdim, "value", "vdim")
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
         if key.shape[0] != batch or value.shape[0] != batch:
@@ -352,10 +353,13 @@ class MultiHeadAttention(nn.Module):
                 f"key and value must have the same length Lk, got {k_len} and {value.shape[1]}"
             )
         if mask is not None:
-            mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len).unsqueeze(1)
+            mask = check_mask(
+                mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", query)
+            ).unsqueeze(1)
         if attn_bias is not None:
             attn_bias = check_attn_bias(
-                attn_bias, batch=batch, q_len=q_len, k_len=k_len, num_heads=self.num_heads
+                attn_bias, batch=batch, q_len=q_len, k_len=k_len, num_heads=self.num_heads,
+                like=("query", query),
             )
 
         q, k, v = self._project(query, key, value, contiguous=need_weights)  # (b, h, i|j, d)

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnlab.core.checks import check_dim, check_size, check_tensor
+from attnlab.core.checks import check_device, check_dim, check_size, check_tensor
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -194,7 +194,8 @@ class MetaEmbedding(nn.Module):
                 f"got {len(embeddings)}"
             )
         for n, (x, d) in enumerate(zip(embeddings, self.embedding_dims, strict=True)):
-            check_tensor(x, f"embeddings[{n}]", ndim=3, layout="(B, L, d_j)")
+            like = ("", self) if n == 0 else ("embeddings[0]", embeddings[0])
+            check_tensor(x, f"embeddings[{n}]", ndim=3, layout="(B, L, d_j)", like=like)
             check_dim(x, -1, d, f"embeddings[{n}]", f"embedding_dims[{n}]")
         batch, length = embeddings[0].shape[:2]
         for n, x in enumerate(embeddings):
@@ -211,6 +212,7 @@ class MetaEmbedding(nn.Module):
             raise ValueError(
                 f"mask must have shape (B, L) = ({batch}, {length}), got {tuple(mask.shape)}"
             )
+        check_device(mask, "mask", ("embeddings[0]", embeddings[0]))
         if self.contextual:
             lengths = mask.sum(dim=-1, keepdim=True)
             prefix = torch.arange(length, device=mask.device) < lengths

@@ -115,6 +115,7 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a directory.
         CheckpointError: the file is truncated or corrupt, holds objects other than plain data
             (``weights_only=True`` refuses them: no code from the file is run), or is not a dict.
 
@@ -128,6 +129,10 @@ def load_checkpoint(
         True
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"checkpoint {path} is a directory, not a checkpoint file; pass the file's path"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:

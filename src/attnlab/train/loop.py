@@ -705,6 +705,38 @@ class _EventLog:
         return None
 
 
+def _recorded_epochs(events_path: Path) -> int:
+    """How many ``epoch`` events ``train_events.jsonl`` records (0 when there is no log)."""
+    try:
+        lines = events_path.read_bytes().splitlines()
+    except OSError:
+        return 0
+    count = 0
+    for raw in lines:
+        try:
+            record = json.loads(raw)
+        except ValueError:  # a line torn by a killed process
+            continue
+        if isinstance(record, dict) and record.get("event") == "epoch":
+            count += 1
+    return count
+
+
+def _refuse_lost_progress(last_path: Path) -> None:
+    """Resuming without ``last.pt`` is a fresh start, unless the event log shows progress: then
+    it would silently retrain and overwrite what was recorded, so it is refused."""
+    events_path = last_path.parent / EVENTS_FILE
+    epochs = _recorded_epochs(events_path)
+    if epochs:
+        raise CheckpointError(
+            f"cannot resume in {str(last_path.parent)!r}: {EVENTS_FILE} records {epochs} "
+            f"finished epoch(s) but the checkpoint {LAST_CHECKPOINT} is missing, so resuming "
+            "would retrain from scratch and overwrite them; restore the checkpoint, or start "
+            f"over explicitly in a new run_dir (CLI: a new --out) or after deleting "
+            f"{str(events_path)!r}"
+        )
+
+
 def _remove_stale_temporaries(run_path: Path) -> list[str]:
     """Delete the temporary files a killed :func:`save_checkpoint` left behind; their names."""
     removed = []
@@ -981,6 +1013,8 @@ def _train_epochs(
     best_weights: Mapping[str, Any] | None = None
     wrote_best = False
 
+    if resume and last_path is not None and not last_path.is_file():
+        _refuse_lost_progress(last_path)
     if resume and last_path is not None and last_path.is_file():
         # What ended the previous attempt: "finish" / "error" were recorded; anything else
         # (an "epoch" line last) means the process was killed (kill -9, power loss, OOM killer).
@@ -1001,6 +1035,12 @@ def _train_epochs(
         set_rng_state(state["rng"])
         resumed_from = start_epoch
         wrote_best = best_path is not None and best_path.is_file()
+        if config.restore_best and best_epoch is not None and not wrote_best:
+            raise CheckpointError(
+                f"cannot resume from {str(last_path)!r}: its best epoch {best_epoch} was saved "
+                f"to {BEST_CHECKPOINT}, which is missing, and restore_best needs it; restore "
+                "the file, or start over explicitly in a new run_dir (CLI: a new --out)"
+            )
         if config.restore_best and wrote_best and best_path is not None:
             best_weights = load_checkpoint(best_path)["model"]
         events.write(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from attnlab.core.checks import check_dim, check_tensor
 
@@ -26,9 +26,12 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-def check_feature_map(x: object, name: str, channels: int | None = None) -> Tensor:
-    """Check a ``(B, C, H, W)`` floating feature map (with ``C == channels`` when given)."""
-    x = check_tensor(x, name, ndim=4, layout="(B, C, H, W)")
+def check_feature_map(
+    x: object, name: str, channels: int | None = None, *, module: nn.Module | None = None
+) -> Tensor:
+    """Check a ``(B, C, H, W)`` floating feature map (with ``C == channels`` when given) on the
+    device of ``module``'s parameters (when given)."""
+    x = check_tensor(x, name, ndim=4, layout="(B, C, H, W)", like=("", module))
     if channels is not None:
         check_dim(x, 1, channels, name, "channels")
     if x.shape[2] == 0 or x.shape[3] == 0:

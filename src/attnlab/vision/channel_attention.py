@@ -159,7 +159,7 @@ class CBAM(nn.Module):
         return self.fc2(self.relu(self.fc1(z)))
 
     def forward(self, x: Tensor) -> CBAMOutput:
-        x = check_feature_map(x, "x", self.channels)
+        x = check_feature_map(x, "x", self.channels, module=self)
         # eq. 2: shared MLP on the average- and max-pooled descriptors, (b, c)
         channel = torch.sigmoid(self._mlp(x.mean(dim=(2, 3))) + self._mlp(x.amax(dim=(2, 3))))
         refined = x * channel[:, :, None, None]  # F'
@@ -300,7 +300,7 @@ class ECA(nn.Module):
         )
 
     def forward(self, x: Tensor) -> ECAOutput:
-        x = check_feature_map(x, "x", self.channels)
+        x = check_feature_map(x, "x", self.channels, module=self)
         y = x.mean(dim=(2, 3))  # (b, c)
         weights = torch.sigmoid(self.conv(y.unsqueeze(1)).squeeze(1))  # (b, 1, c) -> (b, c)
         return ECAOutput(x * weights[:, :, None, None], weights)
@@ -406,7 +406,7 @@ class SCSE(nn.Module):
         self.spatial = nn.Conv2d(channels, 1, 1, device=device, dtype=dtype)  # W_sq
 
     def forward(self, x: Tensor) -> SCSEOutput:
-        x = check_feature_map(x, "x", self.channels)
+        x = check_feature_map(x, "x", self.channels, module=self)
         u_cse, channel = self.channel(x)
         spatial = torch.sigmoid(self.spatial(x))  # (b, 1, h, w)
         u_sse = x * spatial
@@ -512,7 +512,7 @@ class GatherExcite(nn.Module):
         return F.avg_pool2d(x, 2 * e - 1, stride=e, padding=e - 1, count_include_pad=False)
 
     def forward(self, x: Tensor) -> GatherExciteOutput:
-        x = check_feature_map(x, "x")
+        x = check_feature_map(x, "x", module=self)
         gathered = self.gather(x)
         if self.extent is None:
             weights = torch.sigmoid(gathered).expand_as(x)

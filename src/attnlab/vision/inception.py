@@ -192,7 +192,7 @@ class InceptionModule(nn.Module):
         )
 
     def forward(self, x: Tensor) -> BlockOutput:
-        x = check_feature_map(x, "x", self.in_channels)
+        x = check_feature_map(x, "x", self.in_channels, module=self)
         branches = [self.branch3x3(x), self.branch_double3x3(x), self.branch_pool(x)]
         if self.branch1x1 is not None:
             branches.insert(0, self.branch1x1(x))
@@ -277,7 +277,7 @@ class BNInception(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: Tensor) -> ClassifierOutput:
-        x = check_feature_map(x, "x", self.in_channels)
+        x = check_feature_map(x, "x", self.in_channels, module=self)
         x = self.stem(x)
         gates: list[Tensor] = []
         for module in self.inception.values():

@@ -195,7 +195,7 @@ class ResNet(nn.Module):
         _init_weights(self)
 
     def forward(self, x: Tensor) -> ClassifierOutput:
-        x = check_feature_map(x, "x", self.in_channels)
+        x = check_feature_map(x, "x", self.in_channels, module=self)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
         gates: list[Tensor] = []
         for stage in STAGES:
@@ -483,7 +483,7 @@ class PreActResNet(nn.Module):
         _init_weights(self)
 
     def forward(self, x: Tensor) -> ClassifierOutput:
-        x = check_feature_map(x, "x", self.in_channels)
+        x = check_feature_map(x, "x", self.in_channels, module=self)
         x = self.conv1(x)
         gates: list[Tensor] = []
         for block in self.blocks:

@@ -82,8 +82,10 @@ def _check_hw(value: object, name: str) -> tuple[int, int]:
     return height, width
 
 
-def _check_image(image: object, name: str = "image") -> Tensor:
-    image = check_tensor(image, name, ndim=4, layout="(B, C, H, W)")
+def _check_image(
+    image: object, name: str = "image", module: nn.Module | None = None
+) -> Tensor:
+    image = check_tensor(image, name, ndim=4, layout="(B, C, H, W)", like=("", module))
     if image.shape[2] == 0 or image.shape[3] == 0:
         raise ValueError(f"{name} must have a non-empty spatial size, got {tuple(image.shape)}")
     return image
@@ -251,7 +253,7 @@ class ConvLocalisation(nn.Module):
             self.regression.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_image(x, "x")
+        x = _check_image(x, "x", self)
         if x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.input_size:
             raise ValueError(
                 f"x must have shape (B, {self.in_channels}, {self.input_size[0]}, "
@@ -321,7 +323,7 @@ class MLPLocalisation(nn.Module):
             self.regression.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = check_tensor(x, "x", ndim=(2, 3, 4), layout="(B, C, H, W)")
+        x = check_tensor(x, "x", ndim=(2, 3, 4), layout="(B, C, H, W)", like=("", self))
         per_sample = math.prod(x.shape[1:])  # also for an empty batch
         if per_sample != self.in_features:
             raise ValueError(
@@ -462,7 +464,7 @@ class SpatialTransformer(nn.Module):
         return self.grid_generator.num_params
 
     def forward(self, image: Tensor) -> SpatialTransformerOutput:
-        image = _check_image(image)
+        image = _check_image(image, module=self)
         theta = self.localisation(image)  # (b, p), section 3.1
         return self.warp(image, theta)
 
@@ -607,7 +609,7 @@ class ParallelSpatialTransformers(nn.Module):
         self.transformers = _transformer_list(transformers, "transformers")
 
     def forward(self, image: Tensor) -> ParallelSpatialTransformersOutput:
-        image = _check_image(image)
+        image = _check_image(image, module=self)
         outputs = tuple(t(image) for t in self.transformers)
         sizes = {tuple(o.context.shape[2:]) for o in outputs}
         if len(sizes) != 1:
@@ -665,7 +667,7 @@ class SequentialSpatialTransformers(nn.Module):
         self.transformers = _transformer_list(transformers, "transformers")
 
     def forward(self, image: Tensor) -> SequentialSpatialTransformersOutput:
-        x = _check_image(image)
+        x = _check_image(image, module=self)
         outputs: list[SpatialTransformerOutput] = []
         for transformer in self.transformers:
             out = transformer(x)

@@ -187,7 +187,7 @@ class SqueezeExcitation(nn.Module):
 
         Lets a residual block fuse the scaling of eq. 4 with its summation.
         """
-        x = check_feature_map(x, "x", self.channels)
+        x = check_feature_map(x, "x", self.channels, module=self)
         z = x.mean(dim=(2, 3)) if self.squeeze == "avg" else x.amax(dim=(2, 3))  # (b, c)
         return self.excite(z)
 
@@ -370,7 +370,7 @@ class Bottleneck(nn.Module):
         self.se_post = se(out_channels, "post")
 
     def forward(self, x: Tensor) -> BlockOutput:
-        x = check_feature_map(x, "x", self.in_channels)
+        x = check_feature_map(x, "x", self.in_channels, module=self)
         gates: Tensor | None = None
         y = x
         if self.se_pre is not None:  # SE-PRE: on the residual branch, before the unit
@@ -467,7 +467,7 @@ class PreActBasicBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> BlockOutput:
-        x = check_feature_map(x, "x", self.in_channels)
+        x = check_feature_map(x, "x", self.in_channels, module=self)
         pre = F.relu(self.bn1(x))
         y = self.conv2(F.relu(self.bn2(self.conv1(pre))))
         shortcut = x if self.projection is None else self.projection(pre)
@@ -553,7 +553,7 @@ class PreActBottleneck(nn.Module):
         )
 
     def forward(self, x: Tensor) -> BlockOutput:
-        x = check_feature_map(x, "x", self.in_channels)
+        x = check_feature_map(x, "x", self.in_channels, module=self)
         pre = F.relu(self.bn1(x))
         y = self.conv1(pre)
         y = self.conv2(F.relu(self.bn2(y)))
