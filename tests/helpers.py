@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,3 +61,32 @@ def random_query_key_mask(
         mask[0, 0] = False  # ... except one, fully masked
     assert mask.any() and (~mask).any()
     return mask
+
+
+def forward_argument_names(module: torch.nn.Module, count: int) -> list[str]:
+    """The names under which ``module.forward`` reports its first ``count`` positional inputs
+    (``embeddings[i]`` for a ``*embeddings`` parameter)."""
+    names: list[str] = []
+    for param in inspect.signature(module.forward).parameters.values():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            names += [f"{param.name}[{i}]" for i in range(count - len(names))]
+        elif param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            names.append(param.name)
+    return names[:count]
+
+
+def require_smoke_data(name: str) -> None:
+    """Skip when experiment ``name`` lacks its smoke-scale data; fail instead when
+    ``ATTNLAB_DATA`` is set (CI), where every dataset must be there."""
+    import os
+
+    import pytest
+
+    from attnlab.experiments.registry import get_experiment
+    from attnlab.experiments.runner import resolve_data_dir
+
+    missing = get_experiment(name).data_missing(resolve_data_dir(None), "smoke")
+    if missing:
+        if os.environ.get("ATTNLAB_DATA"):
+            pytest.fail(f"ATTNLAB_DATA is set but {name} lacks data: {missing}")
+        pytest.skip(f"data missing: {missing}")

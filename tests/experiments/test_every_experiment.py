@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from attnlab.experiments.registry import SCALES, get_experiment, list_experiments
-from attnlab.experiments.runner import resolve_data_dir, run_experiment
+from attnlab.experiments.runner import run_experiment
+from helpers import require_smoke_data
 
 NAMES = [e.name for e in list_experiments()]
 
@@ -35,11 +35,7 @@ def test_every_scale_builds(name: str) -> None:
 def test_every_experiment_runs_at_smoke_scale(name: str, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     exp = get_experiment(name)
-    missing = exp.data_missing(resolve_data_dir(None), "smoke")
-    if missing:
-        if os.environ.get("ATTNLAB_DATA"):
-            pytest.fail(f"ATTNLAB_DATA is set but {name} lacks data: {missing}")
-        pytest.skip(f"data missing: {missing}")
+    require_smoke_data(name)
     start = time.perf_counter()
     result = run_experiment(name, scale="smoke", out=tmp_path / name, progress=False, quiet=True)
     elapsed = time.perf_counter() - start

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from attnlab.experiments.registry import get_experiment, list_experiments
-from attnlab.experiments.runner import resolve_data_dir, run_experiment
+from attnlab.experiments.registry import list_experiments
+from attnlab.experiments.runner import run_experiment
+from helpers import require_smoke_data
 
 NAMES = [e.name for e in list_experiments()]
 
@@ -60,12 +61,7 @@ def torchrun_cli(args: list[str], *, nproc: int = 2, timeout: float = 300,
 @pytest.mark.parametrize("name", NAMES)
 def test_every_experiment_runs_under_torchrun(name: str, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    exp = get_experiment(name)
-    missing = exp.data_missing(resolve_data_dir(None), "smoke")
-    if missing:
-        if os.environ.get("ATTNLAB_DATA"):
-            pytest.fail(f"ATTNLAB_DATA is set but {name} lacks data: {missing}")
-        pytest.skip(f"data missing: {missing}")
+    require_smoke_data(name)
     out = tmp_path / "ddp"
     proc = torchrun_cli(["run", name, "--scale", "smoke", "--out", str(out), "--quiet"])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -111,6 +111,7 @@ from attnlab.vision.spatial_transformer import (
     spatial_transformer_param_groups,
 )
 from attnlab.vision.squeeze_excitation import SqueezeExcitation
+from helpers import forward_argument_names
 
 NAN, INF = float("nan"), float("inf")
 
@@ -794,18 +795,6 @@ def _mask_names(module: nn.Module, kwargs: dict[str, Any]) -> list[str]:
     return [n for n in names if (n == "mask" or n.endswith("_mask")) and kwargs.get(n) is not None]
 
 
-def _argument_names(module: nn.Module, count: int) -> list[str]:
-    """The names under which ``forward`` reports its positional inputs (``embeddings[i]`` for a
-    ``*embeddings`` parameter)."""
-    names: list[str] = []
-    for param in inspect.signature(module.forward).parameters.values():
-        if param.kind is inspect.Parameter.VAR_POSITIONAL:
-            names += [f"{param.name}[{i}]" for i in range(count - len(names))]
-        elif param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
-            names.append(param.name)
-    return names[:count]
-
-
 def _module_cases() -> list[Any]:
     cases = []
     for entry in ENTRIES:
@@ -819,7 +808,7 @@ def _module_cases() -> list[Any]:
                 pytest.param(entry.name, "mask-short", name, ValueError, rf"^{name} .*shape",
                              id=f"{entry.name}/{name}-too-short"),
             ]
-        arg_names = _argument_names(module, len(args))
+        arg_names = forward_argument_names(module, len(args))
         for i, x in enumerate(args):
             if isinstance(x, Tensor) and x.is_floating_point():
                 arg = re.escape(arg_names[i])

@@ -9,7 +9,6 @@ cpu: move them to one device"``; a raw torch error or a result on ``meta`` fails
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from attnlab.core.checks import check_mask, check_tensor
 from attnlab.data.babi import parse_babi
 from attnlab.data.errors import DataError
 from attnlab.train.checkpoint import load_checkpoint
+from helpers import forward_argument_names
 
 ENTRIES = attnlab.list_mechanisms()
 META = torch.device("meta")
@@ -137,17 +137,6 @@ def _factory(name: str) -> Callable[[], Example]:
     return lambda: entry.example()
 
 
-def _positional_names(module: nn.Module, count: int) -> list[str]:
-    """The names under which ``forward`` reports its positional inputs."""
-    names: list[str] = []
-    for param in inspect.signature(module.forward).parameters.values():
-        if param.kind is inspect.Parameter.VAR_POSITIONAL:
-            names += [f"{param.name}[{i}]" for i in range(count - len(names))]
-        elif param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
-            names.append(param.name)
-    return names[:count]
-
-
 def _cases() -> list[Any]:
     """``(model, position or keyword, argument name)`` for every tensor argument of every model,
     where a second device can disagree (another tensor argument or a parameter)."""
@@ -159,7 +148,7 @@ def _cases() -> list[Any]:
         has_state = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
         if len(tensors) < 2 and not has_state:
             continue  # nothing to disagree with
-        names = _positional_names(module, len(args))
+        names = forward_argument_names(module, len(args))
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 cases.append(pytest.param(name, i, names[i], id=f"{name}/{names[i]}"))

@@ -383,11 +383,68 @@ def _open_run(
     """Create (or reopen) the run directory, record the run's metadata, open its log."""
     config_dict = config_to_dict(config)
     run = RunDirectory.create(out if out is not None else default_run_dir(exp.name), resume=resume)
+    # the folder is locked from here: every way out of this function but success releases it
     try:
-        return _record_start(run, exp, config, config_dict, scale=scale, pairs=pairs, seed=seed,
-                             data_path=data_path, torch_device=torch_device, progress=progress,
-                             quiet=quiet, argv=argv, resume=resume, fallbacks=fallbacks,
-                             debug=debug)
+        if resume and run.meta:  # (a folder without run.json: a run killed at once, started afresh)
+            if run.meta.get("experiment") != exp.name:
+                raise ReportError(
+                    f"cannot resume {str(run.path)!r}: it holds a run of "
+                    f"{run.meta.get('experiment')!r}, not {exp.name!r}"
+                )
+            stored = run.read_optional_json(CONFIG_FILE)
+            if stored != config_dict:
+                raise ConfigError(
+                    f"cannot resume {str(run.path)!r} with a different configuration; "
+                    "use the same --scale and --set values"
+                )
+            run.remove_stale_temporaries()
+        run.write_json(CONFIG_FILE, config_dict)
+        run.update_meta(
+            experiment=exp.name,
+            claim=exp.claim,
+            paper=_paper_dict(exp),
+            targets=[t.to_dict() for t in exp.targets],
+            datasets=[{"name": d.name, "description": d.description} for d in exp.datasets],
+            data_sources={
+                d.name: (f"fallback: {fallbacks[d.name]}" if d.name in fallbacks else "real")
+                for d in exp.datasets
+            },
+            scale=scale,
+            seed=seed,
+            overrides=[f"{k}={v}" for k, v in pairs.items()],
+            argv=list(argv) if argv is not None else None,
+            data_dir=None if data_path is None else str(data_path),
+            device=str(torch_device),
+            environment=collect_environment(torch_device),
+            started=now_iso(),
+            finished=None,
+            status="running",
+            error=None,
+            attempts=int(run.meta.get("attempts", 0)) + 1,
+            plots=run.meta.get("plots", []) if resume else [],
+        )
+        logger = _make_logger(exp.name, run.path, quiet=quiet, debug=debug)
+        ctx = RunContext(
+            experiment=exp.name,
+            scale=scale,
+            run_dir=run.path,
+            seed=seed,
+            data_dir=data_path,
+            device=torch_device,
+            progress=progress and not quiet,
+            logger=logger,
+            resume=resume,
+            plots=list(run.meta.get("plots", [])),
+            history=_load_history(run) if resume else {},
+        )
+        logger.info("run %s (scale %s, seed %d) in %s", exp.name, scale, seed, run.path)
+        for requirement in exp.datasets:
+            if requirement.name in fallbacks:
+                logger.warning(
+                    "data source: %s; using %s instead: the numbers are not comparable with the "
+                    "paper's", requirement.status(data_path), fallbacks[requirement.name],
+                )
+        return run, logger, ctx
     except OSError as error:
         run.release()
         raise ReportError(f"cannot write the run folder {str(run.path)!r}: "
@@ -395,86 +452,6 @@ def _open_run(
     except BaseException:
         run.release()
         raise
-
-
-def _record_start(
-    run: RunDirectory,
-    exp: Experiment[Any],
-    config: Any,
-    config_dict: dict[str, Any],
-    *,
-    scale: str,
-    pairs: Mapping[str, str],
-    seed: int,
-    data_path: Path | None,
-    torch_device: torch.device,
-    progress: bool,
-    quiet: bool,
-    argv: Sequence[str] | None,
-    resume: bool,
-    fallbacks: Mapping[str, str],
-    debug: bool,
-) -> tuple[RunDirectory, logging.Logger, RunContext]:
-    if resume and run.meta:  # (a folder without run.json: a run killed at once, started afresh)
-        if run.meta.get("experiment") != exp.name:
-            raise ReportError(
-                f"cannot resume {str(run.path)!r}: it holds a run of "
-                f"{run.meta.get('experiment')!r}, not {exp.name!r}"
-            )
-        stored = run.read_optional_json(CONFIG_FILE)
-        if stored != config_dict:
-            raise ConfigError(
-                f"cannot resume {str(run.path)!r} with a different configuration; "
-                "use the same --scale and --set values"
-            )
-        run.remove_stale_temporaries()
-    run.write_json(CONFIG_FILE, config_dict)
-    run.update_meta(
-        experiment=exp.name,
-        claim=exp.claim,
-        paper=_paper_dict(exp),
-        targets=[t.to_dict() for t in exp.targets],
-        datasets=[{"name": d.name, "description": d.description} for d in exp.datasets],
-        data_sources={
-            d.name: (f"fallback: {fallbacks[d.name]}" if d.name in fallbacks else "real")
-            for d in exp.datasets
-        },
-        scale=scale,
-        seed=seed,
-        overrides=[f"{k}={v}" for k, v in pairs.items()],
-        argv=list(argv) if argv is not None else None,
-        data_dir=None if data_path is None else str(data_path),
-        device=str(torch_device),
-        environment=collect_environment(torch_device),
-        started=now_iso(),
-        finished=None,
-        status="running",
-        error=None,
-        attempts=int(run.meta.get("attempts", 0)) + 1,
-        plots=run.meta.get("plots", []) if resume else [],
-    )
-    logger = _make_logger(exp.name, run.path, quiet=quiet, debug=debug)
-    ctx = RunContext(
-        experiment=exp.name,
-        scale=scale,
-        run_dir=run.path,
-        seed=seed,
-        data_dir=data_path,
-        device=torch_device,
-        progress=progress and not quiet,
-        logger=logger,
-        resume=resume,
-        plots=list(run.meta.get("plots", [])),
-        history=_load_history(run) if resume else {},
-    )
-    logger.info("run %s (scale %s, seed %d) in %s", exp.name, scale, seed, run.path)
-    for requirement in exp.datasets:
-        if requirement.name in fallbacks:
-            logger.warning(
-                "data source: %s; using %s instead: the numbers are not comparable with the "
-                "paper's", requirement.status(data_path), fallbacks[requirement.name],
-            )
-    return run, logger, ctx
 
 
 def _log_failure(logger: logging.Logger, error: str) -> None:

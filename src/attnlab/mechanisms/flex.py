@@ -33,6 +33,7 @@ from attnlab.core.checks import check_mask, check_size, check_tensor
 __all__ = ["flex_attention_available", "flex_sliding_window_attention"]
 
 
+@lru_cache(maxsize=1)
 def flex_attention_available() -> bool:
     """Whether this torch build has FlexAttention (torch >= 2.5)."""
     try:

@@ -50,6 +50,7 @@ from attnlab.core.checks import check_bool, check_dim, check_mask, check_size, c
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import Score, build_score
+from attnlab.mechanisms import flex as _flex
 
 __all__ = [
     "LOCAL_ATTENTION_MODES",
@@ -707,21 +708,17 @@ class SlidingWindowAttention(nn.Module):
         check_dim(x, -1, self.dim, "x", "dim")
         check_bool(need_weights, "need_weights")
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        from attnlab.mechanisms.flex import flex_attention_available
-
         use_flex = not need_weights and (
             self.backend == "flex"
-            or (self.backend == "auto" and x.is_cuda and flex_attention_available())
+            or (self.backend == "auto" and x.is_cuda and _flex.flex_attention_available())
         )
-        if use_flex and not flex_attention_available():
+        if use_flex and not _flex.flex_attention_available():
             raise RuntimeError(
                 f"backend='flex' needs FlexAttention (torch >= 2.5); this is torch "
                 f"{torch.__version__}: use backend='auto' or 'blocked'"
             )
         if use_flex and x.shape[0] > 0 and x.shape[1] > 0:
-            from attnlab.mechanisms.flex import flex_sliding_window_attention
-
-            context = flex_sliding_window_attention(
+            context = _flex.flex_sliding_window_attention(
                 q, k, v, window_size=self.window_size, causal=self.causal, mask=mask
             )
             batch, length = x.shape[0], x.shape[1]

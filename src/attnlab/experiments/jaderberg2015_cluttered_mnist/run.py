@@ -267,34 +267,23 @@ def plot_transformer(
     task: str,
 ) -> None:
     """Save ``stn_<name>``: test inputs with the sampling grids, and the transformed outputs."""
-    from attnlab.experiments.jaderberg2015_distorted_mnist.plots import plot_sampling_grids
+    from attnlab.experiments.jaderberg2015_distorted_mnist.plots import save_transformer_figure
 
-    shown = images[:examples]
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        out = model(shown.to(device))
-    model.train(was_training)
-    with ctx.plotting(f"stn_{name}"):
-        fig = plot_sampling_grids(
-            shown,
-            [g.cpu() for g in out.grids],
-            out.transformed.cpu(),
-            labels=labels[:examples],
-            predictions=predictions[:examples],
-            title=f"{name} on {task} (test images)",
-        )
-        ctx.save_plot(
-            fig,
-            f"stn_{name}",
-            caption=(
-                f"{name} on {task}: top, test inputs with each transformer's sampling grid "
-                "(outline and a few grid lines: the region of the input resampled into the "
-                "output); below, each transformer's output that the classifier reads (after "
-                "which the classifier pools it 2x). The paper's Figure 3 kind of figure."
-            ),
-        )
+    save_transformer_figure(
+        ctx,
+        model,
+        images[:examples],
+        labels[:examples],
+        predictions[:examples],
+        plot_name=f"stn_{name}",
+        title=f"{name} on {task} (test images)",
+        caption=(
+            f"{name} on {task}: top, test inputs with each transformer's sampling grid "
+            "(outline and a few grid lines: the region of the input resampled into the "
+            "output); below, each transformer's output that the classifier reads (after "
+            "which the classifier pools it 2x). The paper's Figure 3 kind of figure."
+        ),
+    )
 
 
 def plot_learning_curves(ctx: RunContext, models: Sequence[str]) -> None:

@@ -22,7 +22,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_sampling_grids"]
+    from attnlab.experiments.context import RunContext
+    from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
+        SpatialTransformerClassifier,
+    )
+
+__all__ = ["plot_sampling_grids", "save_transformer_figure"]
 
 _COLOURS = ("tab:red", "tab:cyan", "tab:orange", "tab:green")
 
@@ -158,3 +163,37 @@ def plot_sampling_grids(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def save_transformer_figure(
+    ctx: RunContext,
+    model: SpatialTransformerClassifier,
+    images: Tensor,
+    labels: Tensor,
+    predictions: Tensor,
+    *,
+    plot_name: str,
+    title: str,
+    caption: str,
+) -> None:
+    """Save ``plot_name``: ``images`` with the model's sampling grids, and what it resamples.
+
+    The model runs once in eval mode (its mode is restored); the figure is skipped, and recorded
+    as missing, without matplotlib (:meth:`RunContext.plotting`).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out = model(images.to(device))
+    model.train(was_training)
+    with ctx.plotting(plot_name):
+        fig = plot_sampling_grids(
+            images,
+            [g.cpu() for g in out.grids],
+            out.transformed.cpu(),
+            labels=labels,
+            predictions=predictions,
+            title=title,
+        )
+        ctx.save_plot(fig, plot_name, caption=caption)

@@ -261,35 +261,24 @@ def _plot_stn(
     name: str,
     examples: int,
 ) -> None:
-    from attnlab.experiments.jaderberg2015_distorted_mnist.plots import plot_sampling_grids
+    from attnlab.experiments.jaderberg2015_distorted_mnist.plots import save_transformer_figure
 
-    shown = images[:examples]
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        out = model(shown.to(device))
-    model.train(was_training)
     spec = get_distortion(kind)
-    with ctx.plotting(f"stn_{kind}_{name}"):
-        fig = plot_sampling_grids(
-            shown,
-            [g.cpu() for g in out.grids],
-            out.transformed.cpu(),
-            labels=labels[:examples],
-            predictions=predictions[:examples],
-            title=f"{name} on {spec.name} MNIST (test digits)",
-        )
-        ctx.save_plot(
-            fig,
-            f"stn_{kind}_{name}",
-            caption=(
-                f"{name} on {spec.name}: top, test inputs with the transformer's sampling grid "
-                "(outline and a few grid lines: the region of the input resampled into the "
-                "output); bottom, the transformer's output that the classifier reads "
-                "(the paper's Figure 3)."
-            ),
-        )
+    save_transformer_figure(
+        ctx,
+        model,
+        images[:examples],
+        labels[:examples],
+        predictions[:examples],
+        plot_name=f"stn_{kind}_{name}",
+        title=f"{name} on {spec.name} MNIST (test digits)",
+        caption=(
+            f"{name} on {spec.name}: top, test inputs with the transformer's sampling grid "
+            "(outline and a few grid lines: the region of the input resampled into the "
+            "output); bottom, the transformer's output that the classifier reads "
+            "(the paper's Figure 3)."
+        ),
+    )
 
 
 def _plot_curves(ctx: RunContext, distortions: tuple[str, ...]) -> None:
