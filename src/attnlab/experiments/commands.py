@@ -32,6 +32,7 @@ from attnlab.experiments.runner import (
     run_experiment,
 )
 from attnlab.report.files import ReportError
+from attnlab.train.distributed import finish_distributed
 
 __all__ = [
     "EXIT_CHECK_FAILED",
@@ -189,8 +190,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             debug=args.debug,
         )
     except _USAGE_ERRORS as error:
+        finish_distributed(synchronize=False)
         return _error("run", error, debug=args.debug)
-    return _print_result(result, check=args.check)
+    code = _print_result(result, check=args.check)
+    # under torchrun every rank that finished waits for the others before the group goes
+    finish_distributed(synchronize=result.status == "finished")
+    return code
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -209,7 +214,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             debug=args.debug,
         )
     except _USAGE_ERRORS as error:
+        finish_distributed(synchronize=False)
         return _error("reproduce", error, debug=args.debug)
+    finish_distributed(synchronize=all(r.status == "finished" for r in outcome.runs))
     code = 0
     for result in outcome.runs:
         if result.status != "finished":

@@ -648,7 +648,7 @@ def reproduce(
         return _reproduce_into(
             root, experiments, broken, scale=scale, seed=seed, data_path=resolve_data_dir(
                 data_dir), device=device, progress=progress, quiet=quiet, argv=argv,
-            debug=debug, main_process=main_process,
+            debug=debug, main_process=main_process, distributed=world_size > 1,
         )
     finally:
         if root_lock is not None:
@@ -669,6 +669,7 @@ def _reproduce_into(
     argv: Sequence[str] | None,
     debug: bool,
     main_process: bool,
+    distributed: bool,
 ) -> ReproduceResult:
     started = now_iso()
     start = time.perf_counter()
@@ -712,6 +713,12 @@ def _reproduce_into(
         except (ConfigError, ReportError, DataUnavailableError) as error:
             errors.append((exp.name, f"could not start: {error}"))
         write_summary()
+        if distributed and runs and runs[-1].experiment == exp.name \
+                and runs[-1].status != "finished":
+            # the other ranks may still be inside this run's collectives: stop here (torchrun
+            # then ends the job) rather than start the next run out of step with them
+            errors.append(("reproduce", f"stopped after {exp.name} failed under torchrun"))
+            break
     write_summary()
     report: Path | None = None
     try:

@@ -15,6 +15,7 @@ a slower peer still holds the old group, which fails (gloo: "connection refused"
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "broadcast_flag",
     "broadcast_object",
     "distributed_env",
+    "finish_distributed",
     "init_distributed",
     "per_rank_batch_size",
     "shutdown_distributed",
@@ -184,6 +186,22 @@ def _destroy_owned_group() -> None:
     if _OWNED_GROUP["created"] and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     _OWNED_GROUP["created"] = False
+
+
+def finish_distributed(*, synchronize: bool) -> None:
+    """End of a job: destroy the process group attnlab created, after a barrier if asked.
+
+    With ``synchronize`` (every rank reached the same clean end) the ranks first wait for each
+    other, so that no rank tears its connections down while a peer is still receiving the last
+    collective; without it (this rank failed, and its peers may be inside another collective)
+    the group is destroyed at once. A no-op without a group of attnlab's.
+    """
+    if not (_OWNED_GROUP["created"] and dist.is_available() and dist.is_initialized()):
+        return
+    if synchronize:
+        with contextlib.suppress(RuntimeError):  # a peer is gone: nothing left to wait for
+            dist.barrier()
+    _destroy_owned_group()
 
 
 def shutdown_distributed(context: DistributedContext) -> None:
