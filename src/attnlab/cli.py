@@ -10,24 +10,39 @@ experiments``, ``run``, ``reproduce`` and ``report`` list, run and report the re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
-
-from attnlab.core.registry import TAG_VOCABULARY
+from typing import Any
 
 __all__ = ["build_parser", "main"]
+
+
+# The four axes of the survey, with their tags, for --help (which must not import torch);
+# attnlab.core.registry.TAG_VOCABULARY is the authority (a test keeps the two equal).
+_TAG_EXAMPLES = {
+    "sequences": "distinctive, co, self",
+    "levels": "single, multi",
+    "positions": "soft, hard, local",
+    "representations": "single, multi-representational, multi-dimensional",
+}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     import attnlab
 
-    entries = attnlab.list_mechanisms(
-        sequences=args.sequences,
-        levels=args.levels,
-        positions=args.positions,
-        representations=args.representations,
-    )
+    try:
+        entries = attnlab.list_mechanisms(
+            sequences=args.sequences,
+            levels=args.levels,
+            positions=args.positions,
+            representations=args.representations,
+        )
+    except ValueError as error:  # an unknown tag: the message lists the known ones
+        print(f"attnlab list: error: {error}", file=sys.stderr)
+        return 2
     if args.json:
         rows = [
             {
@@ -112,15 +127,63 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return cmd_bench(args)
 
 
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=_threads, default=None, metavar="N",
+        help="torch CPU threads (default: $OMP_NUM_THREADS if set, else 1 at the smoke and quick "
+        "scales, else the available cores); recorded in run.json",
+    )
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from attnlab.data.command import cmd_data
+
+    return cmd_data(args)
+
+
+def _add_data_parser(sub: Any) -> None:
+    """The ``data`` command: list and fetch datasets."""
+    p_data = sub.add_parser(
+        "data",
+        help="list the datasets and where they are looked for; fetch one (checksum-verified)",
+        description="Datasets are read from --data-dir, else $ATTNLAB_DATA, else the user "
+        "cache (~/.cache/attnlab). No other command downloads anything.",
+    )
+    data_sub = p_data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p_list = data_sub.add_parser("list", help="every dataset: folder, files present, how to get")
+    p_list.add_argument("--data-dir", default=None, metavar="D", help="data root to look in")
+    p_list.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_fetch = data_sub.add_parser("fetch", help="download and verify one dataset")
+    p_fetch.add_argument("name", metavar="NAME", help="dataset name (see: attnlab data list)")
+    p_fetch.add_argument("--data-dir", default=None, metavar="D", help="data root to fill")
+    p_fetch.add_argument("--verify", action="store_true",
+                         help="re-check the sha256 of files already present")
+    p_fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_data.set_defaults(func=_cmd_data)
+
+
 def _add_run_options(parser: argparse.ArgumentParser, *, default_out: str) -> None:
     """Options shared by ``run`` and ``reproduce``."""
     parser.add_argument(
         "--scale",
         choices=("smoke", "quick", "full"),
-        default="quick",
-        help="smoke: seconds (pipeline check); quick: minutes (default); full: longest schedule",
+        default=None,
+        help="smoke: seconds (pipeline check); quick: minutes (default); full: longest schedule "
+        "(with --resume: the recorded one)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default 0; with --resume: the recorded one)")
+    _add_threads_option(parser)
     parser.add_argument(
         "--data-dir",
         default=None,
@@ -138,33 +201,33 @@ def _add_run_options(parser: argparse.ArgumentParser, *, default_out: str) -> No
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument(
+        "--keep-checkpoints", action="store_true",
+        help="keep the checkpoint files of finished runs (by default only unfinished runs keep "
+        "them, to resume)",
+    )
+    parser.add_argument(
         "--debug",
         action="store_true",
         help="print the Python traceback of an error (it is always kept in the run's log.txt)",
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``attnlab`` command."""
-    from attnlab import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="attnlab",
-        description="Attention mechanisms as tested PyTorch modules that show their attention.",
-    )
-    parser.add_argument("--version", action="version", version=f"attnlab {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def _add_list_parser(sub: Any) -> None:
+    """``attnlab list``: the registered mechanisms and their tags."""
     p_list = sub.add_parser(
         "list",
         help="list registered mechanisms with their survey tags",
         description="List registered mechanisms; filters combine (a mechanism must carry all).",
     )
-    for axis, values in TAG_VOCABULARY.items():
-        p_list.add_argument(f"--{axis}", choices=values, help=f"only mechanisms tagged {axis}=...")
+    for axis, examples in _TAG_EXAMPLES.items():  # checked against the registry's vocabulary
+        p_list.add_argument(f"--{axis}", metavar="TAG",
+                            help=f"only mechanisms tagged {axis}=TAG ({examples})")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p_list.set_defaults(func=_cmd_list)
 
+
+def _add_demo_parser(sub: Any) -> None:
+    """``attnlab demo``: a tiny model learns retrieval and shows its weights."""
     p_demo = sub.add_parser(
         "demo",
         help="train a tiny attention model on generated data and show its weights",
@@ -189,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_demo.set_defaults(func=_cmd_demo)
 
+
+def _add_experiment_parsers(sub: Any) -> None:
+    """``attnlab experiments | run | reproduce | report``."""
     p_exps = sub.add_parser(
         "experiments",
         help="list the reproduced claims with data availability and expected CPU time",
@@ -235,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", action="append", default=None, metavar="NAME",
         help="run only this experiment (repeatable)",
     )
+    p_repro.add_argument(
+        "--resume", default=None, metavar="DIR",
+        help="continue the reproduce folder DIR: finished experiments are kept, the interrupted "
+        "one resumes from its last checkpoint",
+    )
     p_repro.set_defaults(func=_cmd_reproduce)
 
     p_report = sub.add_parser(
@@ -251,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("--title", default=None, help="page title")
     p_report.set_defaults(func=_cmd_report)
 
+
+def _add_bench_parser(sub: Any) -> None:
+    """``attnlab bench``: attnlab against its peers."""
     p_bench = sub.add_parser(
         "bench",
         help="time attnlab against the libraries a user would otherwise pick",
@@ -293,6 +367,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_bench.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p_bench.set_defaults(func=_cmd_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``attnlab`` command."""
+    from attnlab import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="attnlab",
+        description="Attention mechanisms as tested PyTorch modules that show their attention.",
+    )
+    parser.add_argument("--version", action="version", version=f"attnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    _add_list_parser(sub)
+    _add_demo_parser(sub)
+    _add_experiment_parsers(sub)
+    _add_data_parser(sub)
+    _add_bench_parser(sub)
     return parser
 
 
@@ -303,7 +395,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = ["attnlab", *(sys.argv[1:] if argv is None else argv)]
     if getattr(args, "steps", 1) is not None and getattr(args, "steps", 1) < 1:
         parser.error("--steps must be >= 1")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # the reader went away (``attnlab data list | head``): stop quietly
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (no flush error at exit)
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

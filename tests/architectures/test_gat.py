@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from attnlab.architectures.gat import (
-    GAT,
-    GATOutput,
+import attnlab.architectures
+from attnlab.architectures.gat import GAT, GATOutput
+from attnlab.mechanisms.graph import (
     GraphAttention,
     GraphAttentionOutput,
     add_self_loops,
@@ -268,3 +268,9 @@ def test_bad_inputs_name_the_argument() -> None:
         GraphAttention(3, 2, dropout=1.0)
     with pytest.raises(TypeError):
         layer(x, good, not_an_argument=True)  # type: ignore[call-arg]
+
+
+def test_the_layer_lives_in_mechanisms_and_is_re_exported_by_architectures() -> None:
+    assert GraphAttention.__module__ == "attnlab.mechanisms.graph"
+    assert attnlab.architectures.GraphAttention is GraphAttention
+    assert attnlab.architectures.gat.to_sparse_features is to_sparse_features

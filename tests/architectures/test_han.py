@@ -201,7 +201,12 @@ def test_bad_inputs_name_the_argument(cls: type) -> None:
         cls(0, 3)
     with pytest.raises(ValueError, match="num_classes"):
         cls(VOCAB, 0)
-    with pytest.raises(ValueError, match="padding_idx"):
-        cls(VOCAB, 3, padding_idx=VOCAB)
+    with pytest.raises(ValueError, match="pad_index"):
+        cls(VOCAB, 3, pad_index=VOCAB)
+    with pytest.warns(DeprecationWarning, match="padding_idx= is deprecated"):
+        assert cls(VOCAB, 3, padding_idx=2).pad_index == 2
+    with pytest.raises(TypeError, match="deprecated alias padding_idx"), \
+            pytest.warns(DeprecationWarning):
+        cls(VOCAB, 3, pad_index=1, padding_idx=2)
     with pytest.raises(ValueError, match="dropout"):
         cls(VOCAB, 3, dropout=1.5)

@@ -190,6 +190,24 @@ def test_beam_width_one_is_greedy(attention: str | None) -> None:
         assert_close(beam.weights[:, :n], greedy.weights)
 
 
+@pytest.mark.parametrize(("attention", "rnn"), [("additive", "gru"), ("general", "lstm")])
+def test_batched_beam_search_equals_one_example_at_a_time(attention: str, rnn: str) -> None:
+    model = _model(attention, rnn, seed=4)
+    src, lengths, _ = _batch(1)
+    batched = model.beam_search(src, lengths, beam_size=3, max_length=6, length_penalty=0.6)
+    assert batched.weights is not None
+    for b in range(src.shape[0]):
+        one = model.beam_search(src[b : b + 1], lengths[b : b + 1], beam_size=3, max_length=6,
+                                length_penalty=0.6)
+        assert one.weights is not None
+        n = int(one.lengths[0])
+        assert int(batched.lengths[b]) == n
+        assert torch.equal(batched.tokens[b, :n], one.tokens[0, :n])
+        assert_close(batched.scores[b], one.scores[0])
+        assert_close(batched.weights[b, :n], one.weights[0, :n])
+        assert bool(batched.weights[b, n:].eq(0).all())
+
+
 @torch.no_grad()
 def _sequence_log_probs(
     model: Seq2Seq, src: Tensor, lengths: Tensor, seqs: list[list[int]]
@@ -307,7 +325,9 @@ def test_bad_inputs() -> None:
         Seq2Seq(5, 5, attention_style="vaswani")
     with pytest.raises(ValueError, match="rnn"):
         Seq2Seq(5, 5, rnn="transformer")
-    with pytest.raises(ValueError, match="eos_id"):
-        Seq2Seq(5, 5, eos_id=7)
+    with pytest.raises(ValueError, match="eos_index"):
+        Seq2Seq(5, 5, eos_index=7)
+    with pytest.warns(DeprecationWarning, match="eos_id= is deprecated"):
+        assert Seq2Seq(5, 5, eos_id=3).eos_index == 3
     with pytest.raises(ValueError, match="target"):
         sequence_cross_entropy(torch.zeros(2, 3, 4), torch.zeros(2, 2, dtype=torch.long))

@@ -12,8 +12,10 @@ from torch import nn
 from attnlab.architectures.transformer import (
     DecoderOnlyTransformer,
     EncoderOnlyTransformer,
+    LayerCache,
     PositionalEncoding,
     Transformer,
+    TransformerConfig,
     TransformerDecoder,
     TransformerDecoderLayer,
     TransformerEncoder,
@@ -100,8 +102,6 @@ def test_gradcheck_cached_decoder_step_float64() -> None:
     memory = torch.randn(1, 2, 4, dtype=F64, requires_grad=True)
 
     def step(mem: torch.Tensor) -> torch.Tensor:
-        from attnlab.architectures.transformer import LayerCache
-
         cache = LayerCache()
         layer(x[:, :2], mem, cache=cache)
         return layer(x[:, 2:], mem, cache=cache).context
@@ -249,7 +249,7 @@ def test_sinusoidal_positions_formula() -> None:
     pos, i = 5, 1
     assert math.isclose(float(pe[pos, 2 * i]), math.sin(pos / 10000 ** (2 * i / 6)))
     assert math.isclose(float(pe[pos, 2 * i + 1]), math.cos(pos / 10000 ** (2 * i / 6)))
-    enc = PositionalEncoding(6, max_len=7, dtype=F64)
+    enc = PositionalEncoding(6, max_length=7, dtype=F64)
     assert_close(enc(torch.zeros(1, 3, 6, dtype=F64), offset=2)[0], pe[2:5])
 
 
@@ -260,14 +260,16 @@ def test_sinusoidal_positions_formula() -> None:
 @torch.no_grad()
 def _sequence_log_prob(model: Transformer, src: torch.Tensor, seq: list[int]) -> float:
     tgt = torch.tensor([[1, *seq[:-1]]])
-    log_probs = torch.log_softmax(model(src, tgt, need_weights=False).logits, -1)[0]
+    every = torch.ones_like(tgt, dtype=torch.bool)  # a decoded pad_index is a token like any
+    logits = model(src, tgt, tgt_mask=every, need_weights=False).logits
+    log_probs = torch.log_softmax(logits, -1)[0]
     return float(sum(log_probs[t, s] for t, s in enumerate(seq)))
 
 
 def test_greedy_decode_matches_recomputed_argmax() -> None:
     model = small_model().eval()
     src = tokens(2, 4)
-    out = model.greedy_decode(src, bos_index=1, eos_index=2, max_len=5)
+    out = model.greedy_decode(src, bos_index=1, eos_index=2, max_length=5).tokens
     for b in range(2):
         prefix = [1]
         for t in range(out.shape[1]):
@@ -277,8 +279,8 @@ def test_greedy_decode_matches_recomputed_argmax() -> None:
             if nxt == 2:
                 break
             prefix.append(nxt)
-    assert torch.equal(model.beam_search(src, bos_index=1, eos_index=2, max_len=5,
-                                         beam_size=1, length_penalty=0.0), out)
+    assert torch.equal(model.beam_search(src, bos_index=1, eos_index=2, max_length=5,
+                                         beam_size=1, length_penalty=0.0).tokens, out)
 
 
 def test_beam_search_with_full_beam_is_exact_search() -> None:
@@ -296,9 +298,110 @@ def test_beam_search_with_full_beam_is_exact_search() -> None:
             if score > best:
                 best, best_seq = score, list(seq)
     assert best_seq is not None
-    found = model.beam_search(src, bos_index=1, eos_index=eos, beam_size=64, max_len=max_len,
-                              length_penalty=alpha)[0].tolist()
+    found = model.beam_search(src, bos_index=1, eos_index=eos, beam_size=64, max_length=max_len,
+                              length_penalty=alpha).tokens[0].tolist()
     assert found[: len(best_seq)] == best_seq
+
+
+def test_decode_outputs_score_and_length_the_tokens() -> None:
+    model = small_model().eval()
+    src = tokens(3, 4)
+    greedy = model.greedy_decode(src, bos_index=1, eos_index=2, max_length=6)
+    beam = model.beam_search(src, bos_index=1, eos_index=2, beam_size=3, max_length=6)
+    assert greedy.weights is None and beam.weights is None
+    for out, alpha in ((greedy, 0.0), (beam, 0.6)):
+        assert out.tokens.shape == (3, int(out.lengths.max()))
+        for b in range(3):
+            n = int(out.lengths[b])
+            seq = out.tokens[b, :n].tolist()
+            assert seq[-1] == 2 or n == 6
+            assert bool(out.tokens[b, n:].eq(0).all())  # pad_index after the end
+            expected = _sequence_log_prob(model, src[b : b + 1], seq) / ((5 + n) / 6) ** alpha
+            assert math.isclose(float(out.scores[b]), expected, rel_tol=0, abs_tol=1e-9)
+
+
+def test_max_len_is_a_deprecated_alias_of_max_length() -> None:
+    model = small_model().eval()
+    src = tokens(2, 4)
+    expected = model.greedy_decode(src, bos_index=1, eos_index=2, max_length=3)
+    with pytest.warns(DeprecationWarning, match="max_length") as record:
+        got = model.greedy_decode(src, bos_index=1, eos_index=2, max_len=3)
+    assert record[0].filename == __file__  # the warning points at the caller
+    assert torch.equal(got.tokens, expected.tokens)
+    with pytest.warns(DeprecationWarning, match="max_length"):
+        beam = model.beam_search(src, bos_index=1, eos_index=2, beam_size=2, max_len=3)
+    assert beam.tokens.shape[1] <= 3
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="max_len"):
+        model.beam_search(src, bos_index=1, eos_index=2, max_length=4, max_len=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# one configuration for the three models
+
+
+def test_config_and_keyword_arguments_build_the_same_models() -> None:
+    config = TransformerConfig(dim=8, num_heads=2, num_layers=1, hidden_dim=12, dropout=0.0,
+                               positions="learned", pad_index=0)
+    for build in (
+        lambda **kw: Transformer(9, 9, **kw),
+        lambda **kw: DecoderOnlyTransformer(9, **kw),
+        lambda **kw: EncoderOnlyTransformer(9, **kw),
+    ):
+        torch.manual_seed(0)
+        from_config = build(config=config)
+        torch.manual_seed(0)
+        from_keywords = build(dim=8, num_heads=2, num_layers=1, hidden_dim=12, dropout=0.0,
+                              positions="learned", pad_index=0)
+        assert from_config.config == from_keywords.config == config
+        a, b = from_config.state_dict(), from_keywords.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # keywords override the config; the stacks of the encoder-decoder can differ
+    model = Transformer(9, 9, config=config, dropout=0.2, num_decoder_layers=2)
+    assert model.config.dropout == 0.2 and model.config.dim == 8
+    assert len(model.encoder.layers) == 1 and len(model.decoder.layers) == 2
+    assert TransformerConfig() == Transformer(5, 5, device="meta").config  # the paper's base
+
+
+def test_keyword_options_are_the_config_fields() -> None:
+    import dataclasses
+
+    from attnlab.architectures.transformer import _Options
+
+    fields = {f.name for f in dataclasses.fields(TransformerConfig)}
+    assert set(_Options.__annotations__) - {"max_len"} == fields  # max_len: deprecated alias
+    with pytest.warns(DeprecationWarning, match="max_len= is deprecated"):
+        assert DecoderOnlyTransformer(9, max_len=12, dim=8, num_heads=2, hidden_dim=8,
+                                      num_layers=1).config.max_length == 12
+
+
+def test_bad_configurations_are_refused() -> None:
+    with pytest.raises(TypeError, match="num_layer"):
+        DecoderOnlyTransformer(9, num_layer=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="config"):
+        EncoderOnlyTransformer(9, config={"dim": 8})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="hidden_dim"):
+        TransformerConfig(hidden_dim=0)
+    with pytest.raises(ValueError, match="dim"):  # heads must divide dim: checked at the build
+        Transformer(5, 5, config=TransformerConfig(dim=10, num_heads=3), device="meta")
+    with pytest.raises(ValueError, match="positions"):
+        TransformerConfig(positions="rotary")
+    with pytest.raises(ValueError, match="num_layers"):
+        TransformerConfig(num_layers=0)
+    with pytest.raises(ValueError, match="activation"):
+        Transformer(5, 5, activation="tanh")
+
+
+def test_layer_cache_holds_one_kv_cache_per_attention() -> None:
+    layer = TransformerDecoderLayer(8, 2, 8, dropout=0.0, dtype=F64).eval()
+    cache = LayerCache()
+    x, memory = torch.randn(2, 3, 8, dtype=F64), torch.randn(2, 5, 8, dtype=F64)
+    layer(x[:, :2], memory, cache=cache)
+    layer(x[:, 2:], memory, cache=cache)
+    assert cache.key is cache.self_attn.key and cache.memory_key is cache.cross_attn.key
+    assert cache.self_attn.length == 3 and cache.cross_attn.length == 5
+    assert cache.value is not None and cache.memory_value is not None
+    cache.reorder(torch.tensor([1, 1, 0]))
+    assert cache.self_attn.length == 3 and cache.key is not None and cache.key.shape[0] == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,8 +427,10 @@ def test_bad_inputs_name_the_argument() -> None:
         TransformerEncoderLayer(8, 2, 8, activation="tanh")
     with pytest.raises(ValueError, match="memory"):
         TransformerDecoderLayer(8, 2, 8)(torch.randn(1, 2, 8))
-    with pytest.raises(ValueError, match="max_len"):
-        PositionalEncoding(4, max_len=3)(torch.zeros(1, 4, 4))
+    with pytest.raises(ValueError, match="max_length=3"):
+        PositionalEncoding(4, max_length=3)(torch.zeros(1, 4, 4))
+    with pytest.warns(DeprecationWarning, match="max_len= is deprecated"):
+        assert PositionalEncoding(4, max_len=3).max_length == 3
     with pytest.raises(ValueError, match="kind"):
         PositionalEncoding(4, kind="rotary")
     with pytest.raises(ValueError, match="pad_index"):

@@ -28,6 +28,7 @@ from attnlab.bench.suite import (
     run_suite,
     unregister_suite,
 )
+from attnlab.report.checks import Target
 
 
 def sleeper(seconds: float) -> Callable[[], None]:
@@ -245,3 +246,20 @@ def test_target_check_directions() -> None:
     assert TargetCheck("t", 0.1, 0.125, "lower", unit="").met is True
     assert TargetCheck("t", 0.2, 0.125, "lower", unit="").met is False
     assert TargetCheck("t", float("nan"), 1.0, "higher").status == "not measured"
+
+
+def test_a_target_check_is_judged_by_the_experiments_target_type() -> None:
+    check = TargetCheck("speed-up >= 1.5x", 1.4, 1.5, "higher")
+    assert isinstance(check.target, Target)
+    assert (check.target.metric, check.target.paper, check.target.tolerance) == (
+        "speed-up >= 1.5x", 1.5, 0.0,
+    )
+    for measured in (1.4, 1.5, 1.6, None, float("inf")):
+        judged = TargetCheck("t", measured, 1.5, "higher")
+        if judged.status != "not measured":
+            assert judged.met is judged.target.passes(measured)
+    assert set(check.to_dict()) == {
+        "description", "measured", "threshold", "direction", "unit", "status", "met",
+    }
+    with pytest.raises(ValueError, match="direction"):
+        TargetCheck("t", 1.0, 1.0, "match")  # type: ignore[arg-type]

@@ -102,6 +102,5 @@ def test_sampler_peers_warp_the_same_way() -> None:
 
 
 def test_st_train_steps_run() -> None:
-    pytest.importorskip("attnlab.experiments.jaderberg2015_distorted_mnist.models")
     for variant in ("cnn", "st_cnn_aff"):
         assert st_train_workload(variant=variant, batch=2, image_size=28)() is None

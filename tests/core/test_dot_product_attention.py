@@ -13,7 +13,7 @@ from attnlab.core.attend import dot_product_attention
 from attnlab.core.masks import causal_mask, masked_softmax
 from helpers import assert_close, gradcheck
 
-attend_module = importlib.import_module("attnlab.core.attend")
+fastpath_module = importlib.import_module("attnlab.core._fastpath")
 F64 = torch.float64
 EXACT = {"rtol": 0.0, "atol": 1e-12}
 
@@ -176,9 +176,9 @@ def test_large_score_buffers_use_huge_pages_and_stay_exact() -> None:
     with torch.no_grad():
         context, weights = dot_product_attention(q, k, v, scale=0.5, mask=mask)
     assert weights is not None
-    assert weights.numel() * weights.element_size() >= attend_module._HUGE_PAGE_MIN_BYTES
+    assert weights.numel() * weights.element_size() >= fastpath_module._HUGE_PAGE_MIN_BYTES
     ref_context, ref_weights = _reference(q[:, :64], k, v, 0.5, mask, None, False)
     assert_close(weights[:, :64], ref_weights)
     assert_close(context[:, :64], ref_context)
     if sys.platform.startswith("linux"):
-        assert attend_module._madvise_huge_pages() is not None
+        assert fastpath_module._madvise_huge_pages() is not None

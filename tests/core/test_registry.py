@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from torch import nn
 
 from attnlab.core import registry
-from attnlab.core.registry import Paper, list_mechanisms, register_mechanism
+from attnlab.core.registry import (
+    Paper,
+    Registry,
+    UnknownNameError,
+    list_mechanisms,
+    register_mechanism,
+)
 
 PAPER = Paper("A test paper", "Nobody", 2024, "https://arxiv.org/abs/0000.00000")
 
@@ -15,8 +23,9 @@ def _example():
 
 
 @pytest.fixture
-def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_REGISTRY", {})
+def clean_registry() -> Iterator[None]:
+    with registry._REGISTRY.isolated():
+        yield
 
 
 def _tags(**over):
@@ -76,3 +85,67 @@ def test_only_modules_can_register() -> None:
 def test_query_rejects_unknown_tag() -> None:
     with pytest.raises(ValueError, match="unknown levels tag 'deep'"):
         list_mechanisms(levels="deep")
+
+
+def test_duplicate_message_names_the_registered_class() -> None:
+    with registry._REGISTRY.isolated():
+        register_mechanism("dup", paper=PAPER, example=_example, **_tags())(nn.Linear)
+        with pytest.raises(ValueError, match=r"'dup' is already registered \(by Linear\)"):
+            register_mechanism("dup", paper=PAPER, example=_example, **_tags())(nn.ReLU)
+    assert "dup" not in [e.name for e in list_mechanisms()]
+
+
+# ---------------------------------------------------------------------------------------------
+# the generic registry
+
+
+class UnknownShapeError(UnknownNameError):
+    pass
+
+
+def test_registry_keeps_registration_order_and_refuses_duplicates() -> None:
+    shapes: Registry[int] = Registry("shape")
+    assert shapes.register("square", 4) == 4
+    shapes.register("triangle", 3)
+    shapes.register("pentagon", 5)
+    assert list(shapes) == ["square", "triangle", "pentagon"]
+    assert list(shapes.values()) == [4, 3, 5]
+    assert len(shapes) == 3 and "triangle" in shapes and "circle" not in shapes
+    assert shapes.get("circle") is None  # Mapping.get: no error for a missing name
+    with pytest.raises(ValueError, match="shape 'square' is already registered"):
+        shapes.register("square", 40)
+    assert shapes["square"] == 4
+    with pytest.raises(TypeError, match="string"):
+        shapes.register(7, 7)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty"):
+        shapes.register("", 0)
+
+
+def test_unknown_name_is_a_lookup_error_listing_the_known_names() -> None:
+    shapes: Registry[int] = Registry("shape", unknown_error=UnknownShapeError)
+    shapes.register("square", 4)
+    shapes.register("triangle", 3)
+    with pytest.raises(UnknownShapeError) as info:
+        shapes["squre"]
+    assert isinstance(info.value, LookupError) and isinstance(info.value, KeyError)
+    assert str(info.value) == (
+        "unknown shape 'squre'; did you mean 'square'? (known: square, triangle)"
+    )
+    with pytest.raises(UnknownNameError, match=r"unknown shape 'circle' \(known: square, tri"):
+        shapes.unregister("circle")
+    empty: Registry[int] = Registry("shape")
+    with pytest.raises(UnknownNameError, match=r"\(registered: none\)"):
+        empty["square"]
+
+
+def test_unregister_and_isolated_restore_the_entries() -> None:
+    shapes: Registry[int] = Registry("shape")
+    shapes.register("square", 4)
+    with shapes.isolated() as inner:
+        assert inner is shapes and len(shapes) == 0
+        shapes.register("hexagon", 6)
+    assert list(shapes) == ["square"]
+    with shapes.isolated(keep=True):
+        assert shapes.unregister("square") == 4
+        assert len(shapes) == 0
+    assert list(shapes) == ["square"]

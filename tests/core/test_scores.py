@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 
+from attnlab.core._additive_kernel import _tile_shape
 from attnlab.core.scores import (
     SCORE_NAMES,
     ActivatedGeneralScore,
@@ -27,7 +28,6 @@ from attnlab.core.scores import (
     LocationScore,
     ScaledDotScore,
     Score,
-    _tile_shape,
     additive_scores,
     build_score,
 )

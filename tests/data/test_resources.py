@@ -121,7 +121,7 @@ def test_register_resource_rejects_a_different_duplicate() -> None:
     register_resource(toy)  # the same declaration again is fine (module reloads)
     with pytest.raises(ValueError, match="already registered"):
         register_resource(_toy(sha="1" * 64))
-    resources.RESOURCES.pop("toy")
+    resources.RESOURCES.unregister("toy")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -162,7 +162,10 @@ def test_report_regenerates_and_compares(
     assert main(["report", str(a), str(b), "--out", str(combined), "--title", "two runs"]) == 0
     page = combined.read_text()
     assert "<title>two runs</title>" in page
-    assert "1. fake_pass [quick]" in page and "2. fake_miss [quick]" in page
+    assert ('<a href="#run-0"><b>fake_pass</b></a> <span class="badge good">finished, 2 of 2 '
+            'met</span>') in page
+    assert ('<a href="#run-1"><b>fake_miss</b></a> <span class="badge bad">finished, 1 of 2 '
+            'met, 1 missed</span>') in page
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "holds neither run.json" in capsys.readouterr().err
 

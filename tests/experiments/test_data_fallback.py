@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from attnlab.experiments.registry import get_experiment
-from attnlab.experiments.runner import DataUnavailableError, reproduce, run_experiment
+from attnlab.experiments.reproduce import reproduce
+from attnlab.experiments.runner import DataUnavailableError, run_experiment
 
 STN_EXPERIMENTS = (
     "jaderberg2015_distorted_mnist",

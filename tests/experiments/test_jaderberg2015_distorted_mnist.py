@@ -9,9 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from attnlab.experiments.jaderberg2015_distorted_mnist import TABLE1
-from attnlab.experiments.jaderberg2015_distorted_mnist.config import DistortedMNISTConfig
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
+from attnlab.architectures.stn_classifiers import (
     CNN,
     FCN,
     MODEL_NAMES,
@@ -21,6 +19,8 @@ from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
     count_parameters,
     parse_model_name,
 )
+from attnlab.experiments.jaderberg2015_distorted_mnist import TABLE1
+from attnlab.experiments.jaderberg2015_distorted_mnist.config import DistortedMNISTConfig
 from attnlab.experiments.jaderberg2015_distorted_mnist.run import mcnemar_pvalue
 from attnlab.vision.grids import normalized_meshgrid
 from attnlab.vision.spatial_transformer import (

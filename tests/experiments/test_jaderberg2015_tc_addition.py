@@ -11,6 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from attnlab.architectures.stn_classifiers import (
+    SpatialTransformerClassifier,
+    build_model,
+    count_parameters,
+)
 from attnlab.experiments.context import RunContext
 from attnlab.experiments.jaderberg2015_cluttered_mnist.config import (
     ClutteredMNISTConfig,
@@ -19,11 +24,6 @@ from attnlab.experiments.jaderberg2015_cluttered_mnist.config import (
     OptimConfig,
 )
 from attnlab.experiments.jaderberg2015_cluttered_mnist.run import main as tc_main
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
-    SpatialTransformerClassifier,
-    build_model,
-    count_parameters,
-)
 from attnlab.experiments.jaderberg2015_mnist_addition.config import (
     AdditionConfig,
     parse_addition_model,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 import attnlab.experiments as experiments_pkg
+import attnlab.experiments.registry as experiments_registry
 from attnlab.experiments.registry import (
     DataRequirement,
     Experiment,
@@ -170,7 +171,7 @@ def test_requirement_from_a_data_resource(tmp_path) -> None:  # type: ignore[no-
 
 
 def test_a_broken_builtin_package_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(experiments_pkg, "EXPERIMENT_PACKAGES",
+    monkeypatch.setattr(experiments_registry, "EXPERIMENT_PACKAGES",
                         ("demo_retrieval", "no_such_experiment_pkg"))
     registry = ExperimentRegistry(load_builtin=True)
     assert list(registry.broken()) == ["no_such_experiment_pkg"]

@@ -103,7 +103,9 @@ def test_resume_of_a_live_run_is_refused(
         assert (out / "run.json").read_text() == before  # untouched
     finally:
         lock.release()
-    assert main(["run", "fake_pass", "--resume", "--quiet", "--out", str(out)]) == 0
+    # free again; a finished run has nothing to resume, and says so
+    assert main(["run", "fake_pass", "--resume", "--quiet", "--out", str(out)]) == 2
+    assert "its run already finished" in capsys.readouterr().err
 
 
 def test_reproduce_locks_its_folder(
@@ -250,3 +252,54 @@ def test_lock_is_released_on_every_exit_path(
                        progress=False, quiet=True)
     RunLock.acquire(tmp_path / "c").release()
     assert time.perf_counter() - started < 60
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd's file")
+def test_a_disk_that_fills_mid_training_is_exit_3_and_resume_finishes_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A real experiment through the CLI; the disk fills at the 3rd checkpoint write of its
+    first model (every later flush to disk fails too, as on a full disk)."""
+    args = ["run", "vinyals2015_pointer", "--scale", "smoke", "--seed", "0", "--quiet",
+            "--set", "optim.epochs=3"]
+    reference = tmp_path / "reference"
+    assert main([*args, "--out", str(reference)]) == 0
+    capsys.readouterr()
+
+    real_fsync = os.fsync
+    checkpoints_written = 0
+
+    def fsync(fd: int) -> None:
+        nonlocal checkpoints_written
+        name = os.readlink(f"/proc/self/fd/{fd}") if fd >= 0 else ""
+        if ".last.pt." in name:
+            checkpoints_written += 1
+        if checkpoints_written >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "full"
+    assert main([*args, "--out", str(out)]) == 3
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "No space left on device" in text and "Traceback" not in text
+    assert len([line for line in captured.err.splitlines() if line.strip()]) <= 2
+    monkeypatch.setattr(os, "fsync", real_fsync)
+
+    # the last good checkpoint is intact (epoch 2 of the first model) and no temp file is left
+    first = next(p for p in (out / "checkpoints").iterdir() if (p / "last.pt").is_file())
+    state = torch.load(first / "last.pt", weights_only=True)
+    assert state["epoch"] == 2
+    assert not list(out.rglob("*.tmp"))
+    # run.json is whole (written atomically); while the disk is full it cannot say "failed"
+    assert json.loads((out / "run.json").read_text())["status"] in {"running", "failed"}
+
+    # space is back: --resume continues and ends where an uninterrupted run ends
+    assert main(["run", "vinyals2015_pointer", "--resume", "--quiet", "--out", str(out)]) == 0
+    def results(folder: Path) -> dict[str, float]:  # every metric but the timings
+        metrics = json.loads((folder / "metrics.json").read_text())
+        return {k: v for k, v in metrics.items() if not k.endswith("_time_s")}
+
+    assert results(out) == results(reference)
+    assert len(results(reference)) >= 20

@@ -13,6 +13,7 @@ from attnlab.experiments.overrides import ConfigError
 from attnlab.experiments.registry import ExperimentRegistry, isolated_registry
 from attnlab.experiments.runner import (
     DataUnavailableError,
+    RunInterrupted,
     resolve_data_dir,
     resolve_device,
     run_experiment,
@@ -128,10 +129,11 @@ def test_interrupt_is_recorded_and_reraised(tmp_path: Path) -> None:
 
     with isolated_registry() as registry:
         registry.register(make_fake("fake_int", run=run))
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt) as caught:
             run_experiment("fake_int", out=tmp_path / "r", progress=False, quiet=True)
+    assert isinstance(caught.value, RunInterrupted) and caught.value.run_dir == tmp_path / "r"
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert meta["status"] == "failed" and "interrupted" in meta["error"]
+    assert meta["status"] == "interrupted" and "interrupted" in meta["error"]
 
 
 def test_runner_seeds_everything(tmp_path: Path) -> None:
@@ -191,6 +193,10 @@ def test_resume_requires_same_experiment_and_config(
                        quiet=True)
     with pytest.raises(ReportError, match="holds a run of 'fake_pass', not 'fake_miss'"):
         run_experiment("fake_miss", out=out, resume=True, progress=False, quiet=True)
+    with pytest.raises(ConfigError, match="its run already finished"):
+        run_experiment("fake_pass", out=out, resume=True, progress=False, quiet=True)
+    meta = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**meta, "status": "interrupted"}))  # as Ctrl-C
     result = run_experiment("fake_pass", out=out, resume=True, progress=False, quiet=True)
     assert result.status == "finished"
     meta = json.loads((out / "run.json").read_text())

@@ -121,8 +121,8 @@ def test_transformer_overfits_a_tiny_corpus_and_decodes_it() -> None:
         loss.backward()
         opt.step()
     model.eval()
-    out = model.greedy_decode(src, bos_index=1, eos_index=2, max_len=5)
+    out = model.greedy_decode(src, bos_index=1, eos_index=2, max_length=5).tokens
     expected = tgt_out.clamp(min=0)
     assert torch.equal(out[:, :4], expected)
-    beam = model.beam_search(src, bos_index=1, eos_index=2, beam_size=3, max_len=5)
+    beam = model.beam_search(src, bos_index=1, eos_index=2, beam_size=3, max_length=5).tokens
     assert torch.equal(beam[:, :4], expected)

@@ -570,7 +570,7 @@ def test_registered() -> None:
         "sequences": ("distinctive", "self"),
         "levels": ("single",),
         "positions": ("soft",),
-        "representations": ("single",),
+        "representations": ("multi-dimensional",)  # one weight per head,
     }
     assert "1706.03762" in entry.paper.url
     module, args, kwargs = entry.example()

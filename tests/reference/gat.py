@@ -2,7 +2,7 @@
 
 Slow loops over heads, nodes and neighbours, written from equations 1-6 with the concatenated
 attention vector ``a`` of eq. 1; used only to check
-:class:`attnlab.architectures.gat.GraphAttention`.
+:class:`attnlab.mechanisms.graph.GraphAttention`.
 """
 
 from __future__ import annotations

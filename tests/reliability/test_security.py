@@ -386,7 +386,7 @@ HOSTILE = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>',
            "<style>*{display:none}</style>", "&lt;already-escaped&gt;"]
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table",
                 "thead", "tbody", "tr", "th", "td", "span", "code", "pre", "section", "a",
-                "figure", "img", "figcaption", "b"}
+                "figure", "img", "figcaption", "b", "details", "summary"}
 
 
 class _Page(HTMLParser):

@@ -15,7 +15,13 @@ import pytest
 import torch
 
 from attnlab.train.checkpoint import load_checkpoint
-from attnlab.train.distributed import distributed_env, init_distributed, per_rank_batch_size
+from attnlab.train.distributed import (
+    current_context,
+    distributed_env,
+    init_distributed,
+    per_rank_batch_size,
+    resolve_device,
+)
 
 WORKER = Path(__file__).with_name("ddp_fit_worker.py")
 
@@ -132,3 +138,27 @@ def test_missing_master_address(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     with pytest.raises(ValueError, match="MASTER_ADDR"):
         init_distributed(device_type="cpu", timeout_s=5)
+
+
+def test_current_context_without_a_group_is_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the torchrun variables alone join nothing: evaluate() then takes the whole dataset
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    context = current_context()
+    assert (context.rank, context.world_size, context.backend) == (0, 1, None)
+    assert context.is_main and not context.distributed
+
+
+@pytest.mark.parametrize(("local_rank", "world_size"), [(0, 1), (1, 2)])
+def test_resolve_device_cpu(local_rank: int, world_size: int) -> None:
+    cpu = torch.device("cpu")
+    assert resolve_device("cpu", local_rank=local_rank, world_size=world_size) == cpu
+    assert resolve_device(cpu, local_rank=local_rank, world_size=world_size) == cpu
+    expected = torch.device("cuda", local_rank) if torch.cuda.is_available() else cpu
+    assert resolve_device("auto", local_rank=local_rank, world_size=world_size) == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_resolve_device_without_cuda_names_the_setting() -> None:
+    with pytest.raises(RuntimeError, match=r"TrainConfig.device is 'cuda:1' but CUDA is not"):
+        resolve_device("cuda:1", what="TrainConfig.device")

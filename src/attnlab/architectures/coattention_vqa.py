@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from attnlab.architectures._packing import run_packed
 from attnlab.core.checks import check_device, check_tensor
 from attnlab.mechanisms.coattention import AlternatingCoAttention, ParallelCoAttention
 
@@ -238,13 +239,7 @@ class QuestionEncoder(nn.Module):
                 "question_mask must mark the words first and the padding at the end when an RNN "
                 "reads the question"
             )
-        packed = nn.utils.rnn.pack_padded_sequence(
-            embedded, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        out, _ = self.rnn(packed)
-        features, _ = nn.utils.rnn.pad_packed_sequence(
-            out, batch_first=True, total_length=tokens.shape[1]
-        )  # (b, t, hidden)
+        features, _ = run_packed(self.rnn, embedded, lengths.clamp(min=1))  # (b, t, hidden)
         # An empty question (length clamped to 1 above) gets zero features.
         return features * mask.unsqueeze(-1).to(features.dtype)
 

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnlab.architectures._compat import UNSET, renamed
 from attnlab.core.checks import check_device, check_probability
 from attnlab.mechanisms.attention import Attention
 from attnlab.mechanisms.hierarchical import HierarchicalAttention
@@ -134,7 +135,7 @@ class BiGRUEncoder(nn.Module):
         return out.index_copy(0, rows, encoded)
 
 
-def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, padding_idx: int,
+def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, pad_index: int,
                   module: nn.Module | None = None) -> Tensor:
     """Validate ``tokens (B, S, W)`` and ``mask`` (devices: ``tokens`` on ``module``'s
     parameters, ``mask`` on ``tokens``'); return the mask (derived when ``None``)."""
@@ -155,7 +156,7 @@ def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, padding_
             f"[{int(tokens.min())}, {int(tokens.max())}]"
         )
     if mask is None:
-        mask = tokens != padding_idx
+        mask = tokens != pad_index
     elif not isinstance(mask, Tensor) or mask.dtype != torch.bool:
         kind = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
         raise TypeError(f"mask must be a boolean tensor (True = real word), got {kind}")
@@ -203,7 +204,8 @@ class HierarchicalAttentionNetwork(nn.Module):
         hidden_dim: GRU size per direction at both levels (50 in the paper), so annotations
             are ``2 * hidden_dim``.
         attention_dim: size of :math:`u_{it}, u_w, u_i, u_s` (100 in the paper).
-        padding_idx: index of the padding word (its embedding is zero and not trained).
+        pad_index: index of the padding word (its embedding is zero and not trained);
+            ``padding_idx`` is its deprecated spelling (one release).
         dropout: dropout on the embeddings and on the document vector (0: the paper uses none).
         device, dtype: factory arguments.
 
@@ -215,7 +217,7 @@ class HierarchicalAttentionNetwork(nn.Module):
     Shape:
         - tokens: ``(B, S, W)`` int64 word indices (S sentences of up to W words).
         - mask: ``(B, S, W)`` bool, ``True`` = real word (a prefix of each sentence, non-empty
-          sentences first); ``None`` derives it as ``tokens != padding_idx``.
+          sentences first); ``None`` derives it as ``tokens != pad_index``.
         - output: :class:`HANOutput`.
 
     Note:
@@ -242,7 +244,8 @@ class HierarchicalAttentionNetwork(nn.Module):
         embed_dim: int = 200,
         hidden_dim: int = 50,
         attention_dim: int = 100,
-        padding_idx: int = 0,
+        pad_index: int = 0,
+        padding_idx: int = UNSET,
         dropout: float = 0.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -250,12 +253,13 @@ class HierarchicalAttentionNetwork(nn.Module):
         super().__init__()
         _check_dims(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim,
                     hidden_dim=hidden_dim, attention_dim=attention_dim)
-        if not 0 <= padding_idx < vocab_size:
-            raise ValueError(f"padding_idx must lie in [0, vocab_size), got {padding_idx}")
+        pad_index = renamed(pad_index, padding_idx, new="pad_index", old="padding_idx", default=0)
+        if not 0 <= pad_index < vocab_size:
+            raise ValueError(f"pad_index must lie in [0, vocab_size), got {pad_index}")
         check_probability(dropout, "dropout")
-        self.vocab_size, self.num_classes, self.padding_idx = vocab_size, num_classes, padding_idx
+        self.vocab_size, self.num_classes, self.pad_index = vocab_size, num_classes, pad_index
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx, **factory)
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_index, **factory)
         self.word_encoder = BiGRUEncoder(embed_dim, hidden_dim, **factory)
         annotation = 2 * hidden_dim
         self.attention = HierarchicalAttention(
@@ -268,18 +272,21 @@ class HierarchicalAttentionNetwork(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(annotation, num_classes, **factory)
 
+    padding_idx = property(lambda self: self.pad_index)  # deprecated spelling (one release)
+
     def forward(self, tokens: Tensor, mask: Tensor | None = None) -> HANOutput:
         """Classify documents; see the class docstring.
 
         ``mask`` may be passed positionally, so that ``(tokens, mask, label)`` dataset items
         train with :func:`attnlab.train.fit`.
         """
-        mask = _check_tokens(tokens, mask, self.vocab_size, self.padding_idx, self)
+        mask = _check_tokens(tokens, mask, self.vocab_size, self.pad_index, self)
         batch, n_sent, n_words = tokens.shape
         x = self.dropout(self.embedding(tokens))  # (b, s, w, e)
         words = self.word_encoder(
-            x.reshape(batch * n_sent, n_words, -1), mask.reshape(batch * n_sent, n_words)
-        ).reshape(batch, n_sent, n_words, -1)  # (b, s, w, 2h)
+            x.reshape(batch * n_sent, n_words, x.shape[-1]), mask.reshape(batch * n_sent, n_words)
+        )  # (b * s, w, 2h)
+        words = words.reshape(batch, n_sent, n_words, words.shape[-1])  # (b, s, w, 2h)
         out = self.attention(words, mask=mask)
         logits = self.classifier(self.dropout(out.context))
         return HANOutput(logits, out.weights, out.word_weights, out.context)
@@ -301,7 +308,7 @@ class FlatAttentionNetwork(nn.Module):
     sentence GRU and the sentence attention).
 
     Args:
-        vocab_size, num_classes, embed_dim, hidden_dim, attention_dim, padding_idx, dropout,
+        vocab_size, num_classes, embed_dim, hidden_dim, attention_dim, pad_index, dropout,
         device, dtype: as for :class:`HierarchicalAttentionNetwork`.
 
     Shape:
@@ -324,7 +331,8 @@ class FlatAttentionNetwork(nn.Module):
         embed_dim: int = 200,
         hidden_dim: int = 50,
         attention_dim: int = 100,
-        padding_idx: int = 0,
+        pad_index: int = 0,
+        padding_idx: int = UNSET,
         dropout: float = 0.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -332,13 +340,14 @@ class FlatAttentionNetwork(nn.Module):
         super().__init__()
         _check_dims(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim,
                     hidden_dim=hidden_dim, attention_dim=attention_dim)
-        if not 0 <= padding_idx < vocab_size:
-            raise ValueError(f"padding_idx must lie in [0, vocab_size), got {padding_idx}")
+        pad_index = renamed(pad_index, padding_idx, new="pad_index", old="padding_idx", default=0)
+        if not 0 <= pad_index < vocab_size:
+            raise ValueError(f"pad_index must lie in [0, vocab_size), got {pad_index}")
         check_probability(dropout, "dropout")
-        self.vocab_size, self.num_classes, self.padding_idx = vocab_size, num_classes, padding_idx
+        self.vocab_size, self.num_classes, self.pad_index = vocab_size, num_classes, pad_index
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         annotation = 2 * hidden_dim
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx, **factory)
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_index, **factory)
         self.encoder = BiGRUEncoder(embed_dim, hidden_dim, **factory)
         self.proj = nn.Linear(annotation, attention_dim, **factory)  # W, b
         self.context = nn.Parameter(torch.empty(attention_dim, **factory))  # u_w
@@ -350,9 +359,11 @@ class FlatAttentionNetwork(nn.Module):
         bound = 1.0 / math.sqrt(attention_dim)  # as HierarchicalAttention's u_w
         nn.init.uniform_(self.context, -bound, bound)
 
+    padding_idx = property(lambda self: self.pad_index)  # deprecated spelling (one release)
+
     def forward(self, tokens: Tensor, mask: Tensor | None = None) -> FlatAttentionOutput:
         """Classify documents; see the class docstring."""
-        mask = _check_tokens(tokens, mask, self.vocab_size, self.padding_idx, self)
+        mask = _check_tokens(tokens, mask, self.vocab_size, self.pad_index, self)
         batch, n_sent, n_words = tokens.shape
         flat_mask = mask.reshape(batch, n_sent * n_words)
         # move every document's real words to the front, in order (stable sort of ~mask)
@@ -360,7 +371,7 @@ class FlatAttentionNetwork(nn.Module):
         lengths = flat_mask.sum(dim=1)
         length = max(int(lengths.max()), 1) if lengths.numel() else 1
         order = order[:, :length]  # (b, l)
-        seq_tokens = tokens.reshape(batch, -1).gather(1, order)
+        seq_tokens = tokens.reshape(batch, n_sent * n_words).gather(1, order)
         seq_mask = torch.arange(length, device=tokens.device) < lengths.unsqueeze(1)  # (b, l)
         h = self.encoder(self.dropout(self.embedding(seq_tokens)), seq_mask)  # (b, l, 2h)
         keys = torch.tanh(self.proj(h))  # (b, l, a)

@@ -37,8 +37,8 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnlab.architectures._packing import run_packed
 from attnlab.core.checks import check_bool, check_device, check_size, check_tensor
 from attnlab.core.masks import masked_normalize, masked_softmax
 from attnlab.core.scores import AdditiveScore, additive_scores
@@ -167,8 +167,11 @@ class PointerNetwork(nn.Module):
                 f"{self.input_dim} (shape {tuple(inputs.shape)})"
             )
         batch, n = inputs.shape[:2]
-        if batch == 0 or n == 0:
-            raise ValueError(f"inputs must hold at least one element, got {tuple(inputs.shape)}")
+        if n == 0:
+            raise ValueError(
+                f"inputs must hold at least one element per sequence (N >= 1), got "
+                f"{tuple(inputs.shape)}"
+            )
         if mask is None:
             mask = torch.ones(batch, n, dtype=torch.bool, device=inputs.device)
         else:
@@ -214,10 +217,7 @@ class PointerNetwork(nn.Module):
         final state is the one after each row's last real input.
         """
         embedded = self.embedding(inputs)  # (b, n, e)
-        lengths = mask.sum(-1).cpu()
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        out, state = self.encoder(packed)
-        states, _ = pad_packed_sequence(out, batch_first=True, total_length=inputs.shape[1])
+        states, state = run_packed(self.encoder, embedded, mask.sum(-1))
         if self.end is not None:
             stop = self.end.expand(inputs.shape[0], 1, self.hidden_dim)
             states = torch.cat([stop, states], dim=1)  # (b, k, h)
@@ -397,6 +397,11 @@ class PointerNetwork(nn.Module):
             chosen = chosen[parent] | (F.one_hot(column, k).bool() & ~was_finished[:, None])
             finished = was_finished | (column == 0) if self.end_token else was_finished
             pointer = torch.where(was_finished, -1, column)
+        if not history:  # an empty batch: no step was taken
+            empty = memory.new_zeros(batch, 0, k)
+            no_pointers = torch.zeros(batch, 0, dtype=torch.long, device=inputs.device)
+            no_context = memory.new_zeros(batch, 0, memory.shape[-1])
+            return PointerOutput(no_context, empty, empty, no_pointers, memory.new_zeros(batch))
         best = arange[:, 0] + beam_score.argmax(1)
         weights, log_probs, context, pointers = (
             torch.stack([entry[i][best] for entry in history], 1) for i in range(4)

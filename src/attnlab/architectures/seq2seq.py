@@ -48,12 +48,11 @@ Convention:
       tgt_out)``: the model is called as ``model(src, src_lengths, tgt_in)`` by
       :func:`attnlab.train.fit`, with ``loss_fn=sequence_cross_entropy``.
 
-Beam search (:meth:`Seq2Seq.beam_search`): at each step the ``beam_size`` best expansions
-(cumulative log-probability) of the live hypotheses are kept; those ending in EOS are finished
-and leave the beam, so ``beam_size=1`` is greedy decoding exactly. Hypotheses still alive at
-``max_length`` are finished as they are. The answer is the finished hypothesis with the best
-``log P(Y) / lp(Y)``, ``lp`` the GNMT penalty with ``alpha = length_penalty`` (``0``: plain
-log-probability; ``1``: close to per-token normalisation), ``|Y|`` counting the EOS.
+Decoding (:meth:`Seq2Seq.greedy_decode`, :meth:`Seq2Seq.beam_search`) runs the searches of
+:mod:`attnlab.architectures.decoding`, shared with the Transformer: finished hypotheses leave the
+beam, ``beam_size=1`` is greedy decoding exactly, and the answer has the best ``log P(Y) / lp(Y)``,
+``lp`` the GNMT penalty with ``alpha = length_penalty`` (``0``, the default: plain
+log-probability, as in Bahdanau et al. and Luong et al.).
 """
 
 from __future__ import annotations
@@ -65,6 +64,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnlab.architectures._compat import UNSET, renamed
+from attnlab.architectures.decoding import (
+    DecodeOutput,
+    beam_search,
+    check_search_args,
+    gnmt_length_penalty,
+    greedy_search,
+)
 from attnlab.core.checks import check_device, check_probability, check_size, check_tensor
 from attnlab.core.masks import lengths_to_mask, masked_softmax
 from attnlab.mechanisms.attention import (
@@ -152,22 +159,6 @@ class Seq2SeqOutput(NamedTuple):
     weights: Tensor | None
 
 
-class DecodeOutput(NamedTuple):
-    """Greedy / beam-search result.
-
-    Attributes:
-        tokens: ``(B, T)`` int64 output ids, EOS included, :data:`PAD_ID` after it.
-        lengths: ``(B,)`` number of output ids (EOS included).
-        weights: ``(B, T, S)`` alignments (0 after the end), ``None`` without attention.
-        scores: ``(B,)`` log-probability of the output (greedy) or ``log P / lp`` (beam).
-    """
-
-    tokens: Tensor
-    lengths: Tensor
-    weights: Tensor | None
-    scores: Tensor
-
-
 def sequence_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     """Mean token cross-entropy of ``logits (B, T, V)`` against ``target (B, T)``, ignoring
     :data:`IGNORE_INDEX` (padding).
@@ -185,16 +176,6 @@ def sequence_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE_INDEX
     )
-
-
-def gnmt_length_penalty(length: int, alpha: float) -> float:
-    """``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016, section 7).
-
-    Example:
-        >>> gnmt_length_penalty(1, 0.6), round(gnmt_length_penalty(7, 1.0), 4)
-        (1.0, 2.0)
-    """
-    return ((5.0 + length) / 6.0) ** alpha
 
 
 class Seq2Seq(nn.Module):
@@ -217,7 +198,8 @@ class Seq2Seq(nn.Module):
         local_score: the score of local-m / local-p (``"general"``: the paper's best local).
         window_size: ``2D + 1`` of local attention (default 21: ``D = 10``, Luong section 4.1).
         dropout: dropout on embeddings and on the state before the output layer.
-        bos_id: first decoder input; eos_id: end of output; pad_id: padding id.
+        bos_index: first decoder input; eos_index: end of output; pad_index: padding id
+            (``bos_id``/``eos_id``/``pad_id``: deprecated spellings, one release).
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -253,9 +235,12 @@ class Seq2Seq(nn.Module):
         local_score: str = "general",
         window_size: int = 21,
         dropout: float = 0.0,
-        bos_id: int = BOS_ID,
-        eos_id: int = EOS_ID,
-        pad_id: int = PAD_ID,
+        bos_index: int = BOS_ID,
+        eos_index: int = EOS_ID,
+        pad_index: int = PAD_ID,
+        bos_id: int = UNSET,
+        eos_id: int = UNSET,
+        pad_id: int = UNSET,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -271,12 +256,16 @@ class Seq2Seq(nn.Module):
         if not isinstance(bidirectional, bool):
             raise TypeError(f"bidirectional must be a bool, got {type(bidirectional).__name__}")
         check_probability(dropout, "dropout")
-        for name, value in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
+        bos_index = renamed(bos_index, bos_id, new="bos_index", old="bos_id", default=BOS_ID)
+        eos_index = renamed(eos_index, eos_id, new="eos_index", old="eos_id", default=EOS_ID)
+        pad_index = renamed(pad_index, pad_id, new="pad_index", old="pad_id", default=PAD_ID)
+        for name, value in (("bos_index", bos_index), ("eos_index", eos_index),
+                            ("pad_index", pad_index)):
             if not 0 <= value < tgt_vocab_size:
                 raise ValueError(f"{name} must be in [0, tgt_vocab_size), got {value}")
         self.rnn_type = rnn
         self.bidirectional = bidirectional
-        self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
+        self.bos_index, self.eos_index, self.pad_index = bos_index, eos_index, pad_index
         self.memory_dim = E = H * (2 if bidirectional else 1)
         if attention_style is None:
             attention_style = (
@@ -295,8 +284,8 @@ class Seq2Seq(nn.Module):
         )
 
         recurrent = nn.GRU if rnn == "gru" else nn.LSTM
-        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=pad_id, **fk)
-        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_dim, padding_idx=pad_id, **fk)
+        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=pad_index, **fk)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_dim, padding_idx=pad_index, **fk)
         self.encoder = recurrent(
             embed_dim, H, num_layers=num_layers, batch_first=True,
             bidirectional=bidirectional, **fk,
@@ -382,7 +371,7 @@ class Seq2Seq(nn.Module):
         bad = valid & ((src < 0) | (src >= self.src_vocab_size))
         if bool(bad.any()):
             raise ValueError(f"src ids must be in [0, {self.src_vocab_size}) at valid positions")
-        return src.masked_fill(~valid, self.pad_id), valid
+        return src.masked_fill(~valid, self.pad_index), valid
 
     def _check_tgt(self, tgt_in: Tensor, batch: int) -> None:
         check_tensor(tgt_in, "tgt_in", ndim=2, layout="(B, T)", floating=False,
@@ -495,6 +484,11 @@ class Seq2Seq(nn.Module):
     # ------------------------------------------------------------------------------------
     # teacher forcing, greedy, beam
 
+    # deprecated attribute spellings (one release): the indices are bos/eos/pad_index
+    bos_id = property(lambda self: self.bos_index)
+    eos_id = property(lambda self: self.eos_index)
+    pad_id = property(lambda self: self.pad_index)
+
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
         """Teacher-forced logits ``(B, T, V)`` and alignments ``(B, T, S)`` of ``tgt_in``."""
         encoded = self.encode(src, src_lengths)
@@ -515,36 +509,25 @@ class Seq2Seq(nn.Module):
         )
 
     @torch.no_grad()
-    def greedy_decode(self, src: Tensor, src_lengths: Tensor, *, max_length: int) -> DecodeOutput:
-        """Argmax decoding until EOS or ``max_length`` output ids (batched)."""
-        max_length = check_size(max_length, "max_length")
-        encoded = self.encode(src, src_lengths)
-        batch = src.shape[0]
-        prev = torch.full((batch,), self.bos_id, dtype=torch.long, device=src.device)
-        done = torch.zeros(batch, dtype=torch.bool, device=src.device)
-        lengths = torch.zeros(batch, dtype=torch.long, device=src.device)
-        scores = encoded.memory.new_zeros(batch)
-        state = encoded.state
-        tokens, weights = [], []
-        for t in range(max_length):
-            step = self.decode_step(prev, state, encoded, t)
-            state = step.state
-            log_probs = step.logits.log_softmax(-1)
-            best = log_probs.argmax(-1)
-            scores = scores + torch.where(done, 0.0, log_probs.gather(1, best[:, None])[:, 0])
-            tokens.append(best.masked_fill(done, self.pad_id))
-            if step.weights is not None:
-                weights.append(step.weights.masked_fill(done[:, None], 0.0))
-            lengths = lengths + (~done).long()
-            done = done | (best == self.eos_id)
-            prev = best
-            if bool(done.all()):
-                break
-        return DecodeOutput(
-            torch.stack(tokens, dim=1),
-            lengths,
-            torch.stack(weights, dim=1) if weights else None,
-            scores,
+    def greedy_decode(
+        self, src: Tensor, src_lengths: Tensor, *, max_length: int = 50
+    ) -> DecodeOutput:
+        """Argmax decoding until EOS or ``max_length`` output ids (batched).
+
+        Returns:
+            :class:`~attnlab.architectures.decoding.DecodeOutput`: ``tokens (B, T)`` (EOS
+            included, ``pad_index`` after it), ``lengths``, alignments ``weights (B, T, S)`` (or
+            ``None`` without attention) and the log-probabilities as ``scores``.
+        """
+        check_search_args(max_length=max_length)
+        return greedy_search(
+            _Seq2SeqDecoder(self, self.encode(src, src_lengths)),
+            batch_size=src.shape[0],
+            bos_index=self.bos_index,
+            eos_index=self.eos_index,
+            pad_index=self.pad_index,
+            max_length=max_length,
+            device=src.device,
         )
 
     @torch.no_grad()
@@ -553,93 +536,63 @@ class Seq2Seq(nn.Module):
         src: Tensor,
         src_lengths: Tensor,
         *,
-        max_length: int,
         beam_size: int = 4,
+        max_length: int = 50,
         length_penalty: float = 0.0,
     ) -> DecodeOutput:
-        """Beam search (see the module docstring); one example at a time.
+        """Beam search (see :mod:`attnlab.architectures.decoding`), batched.
 
         Args:
             src: ``(B, S)``.
             src_lengths: ``(B,)``.
-            max_length: most output ids (EOS included).
             beam_size: ``k`` (``1`` = greedy).
-            length_penalty: ``alpha`` of the GNMT penalty (``0``: none).
-        """
-        max_length = check_size(max_length, "max_length")
-        beam_size = check_size(beam_size, "beam_size")
-        if length_penalty < 0:
-            raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
-        encoded = self.encode(src, src_lengths)
-        results = [
-            self._beam_one(encoded, b, max_length, beam_size, length_penalty)
-            for b in range(src.shape[0])
-        ]
-        longest = max(len(tokens) for tokens, _, _ in results)
-        batch, s_len = src.shape
-        tokens_out = torch.full((batch, longest), self.pad_id, dtype=torch.long, device=src.device)
-        weights_out = (
-            None if self.attention is None else encoded.memory.new_zeros(batch, longest, s_len)
-        )
-        scores = encoded.memory.new_zeros(batch)
-        for b, (tokens, weights, score) in enumerate(results):
-            tokens_out[b, : len(tokens)] = torch.tensor(tokens, device=src.device)
-            if weights_out is not None and weights:
-                weights_out[b, : len(tokens)] = torch.stack(weights)
-            scores[b] = score
-        lengths = torch.tensor([len(r[0]) for r in results], device=src.device)
-        return DecodeOutput(tokens_out, lengths, weights_out, scores)
+            max_length: most output ids (EOS included).
+            length_penalty: ``alpha`` of the GNMT penalty (``0``: none, as in the papers).
 
-    def _beam_one(
-        self, encoded: EncoderOutput, b: int, max_length: int, k: int, alpha: float
-    ) -> tuple[list[int], list[Tensor], float]:
-        one = slice(b, b + 1)
-        memory, mask, summary = encoded.memory[one], encoded.mask[one], encoded.summary[one]
-        state = encoded.state.select(torch.tensor([b], device=memory.device))
-        live_tokens: list[list[int]] = [[]]
-        live_weights: list[list[Tensor]] = [[]]
-        live_scores = memory.new_zeros(1)
-        finished: list[tuple[float, list[int], list[Tensor]]] = []
-        V = self.tgt_vocab_size
-        for t in range(max_length):
-            n = len(live_tokens)
-            beams = EncoderOutput(
-                memory.expand(n, -1, -1), mask.expand(n, -1), summary.expand(n, -1), state
-            )
-            prev = torch.tensor(
-                [tokens[-1] if tokens else self.bos_id for tokens in live_tokens],
-                device=memory.device,
-            )
-            step = self.decode_step(prev, state, beams, t)
-            total = live_scores[:, None] + step.logits.log_softmax(-1)  # (n, v)
-            top_scores, top_index = total.reshape(-1).topk(min(k, n * V))
-            keep_beams: list[int] = []
-            new_tokens, new_weights, new_scores = [], [], []
-            for score, index in zip(top_scores.tolist(), top_index.tolist(), strict=True):
-                beam, token = divmod(index, V)
-                tokens = [*live_tokens[beam], token]
-                weights = live_weights[beam]
-                if step.weights is not None:
-                    weights = [*weights, step.weights[beam]]
-                if token == self.eos_id or t == max_length - 1:
-                    finished.append(
-                        (score / gnmt_length_penalty(len(tokens), alpha), tokens, weights)
-                    )
-                else:
-                    keep_beams.append(beam)
-                    new_tokens.append(tokens)
-                    new_weights.append(weights)
-                    new_scores.append(score)
-            if not keep_beams:
-                break
-            state = step.state.select(torch.tensor(keep_beams, device=memory.device))
-            live_tokens, live_weights = new_tokens, new_weights
-            live_scores = memory.new_tensor(new_scores)
-        best = max(finished, key=lambda item: item[0])
-        return best[1], best[2], best[0]
+        Returns:
+            :class:`~attnlab.architectures.decoding.DecodeOutput` as :meth:`greedy_decode`, with
+            ``scores = log P / lp``.
+        """
+        check_search_args(
+            max_length=max_length, beam_size=beam_size, length_penalty=length_penalty
+        )
+        return beam_search(
+            _Seq2SeqDecoder(self, self.encode(src, src_lengths)),
+            batch_size=src.shape[0],
+            bos_index=self.bos_index,
+            eos_index=self.eos_index,
+            pad_index=self.pad_index,
+            beam_size=beam_size,
+            max_length=max_length,
+            length_penalty=length_penalty,
+            device=src.device,
+        )
 
     def extra_repr(self) -> str:
         return (
             f"rnn={self.rnn_type!r}, bidirectional={self.bidirectional}, "
             f"attention_style={self.attention_style!r}, input_feeding={self.input_feeding}"
         )
+
+
+class _Seq2SeqDecoder:
+    """:class:`~attnlab.architectures.decoding.IncrementalDecoder` of a :class:`Seq2Seq`: the
+    encoder output and the recurrent state of every hypothesis."""
+
+    def __init__(self, model: Seq2Seq, encoded: EncoderOutput) -> None:
+        self.model, self.encoded, self.state = model, encoded, encoded.state
+
+    def step(self, tokens: Tensor, position: int) -> tuple[Tensor, Tensor | None]:
+        out = self.model.decode_step(tokens, self.state, self.encoded, position)
+        self.state = out.state
+        return out.logits, out.weights
+
+    def select(self, index: Tensor) -> None:
+        memory, mask, summary, _ = self.encoded
+        self.encoded = EncoderOutput(
+            memory.index_select(0, index),
+            mask.index_select(0, index),
+            summary.index_select(0, index),
+            self.encoded.state,
+        )
+        self.state = self.state.select(index)

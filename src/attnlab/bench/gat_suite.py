@@ -16,7 +16,7 @@ features as a CSR tensor, the route the library documents for bag-of-words input
 ``train`` (forward, cross-entropy on the training nodes, backward: one epoch without the
 optimiser step, which costs both the same).
 
-The suite is registered by :mod:`attnlab.bench.suites` (``GAT_SUITE``).
+The suite is listed among the built-in suites in :data:`attnlab.bench.suites.BUILTIN_SUITES`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.bench.suite import Case, Peer, Suite, SuiteRun, Variant
+from attnlab.bench.base import Case, Peer, Suite, SuiteRun, Variant
 
 __all__ = ["GAT_SUITE", "GAT_VARIANTS", "PYG", "gat_workload", "random_graph"]
 
@@ -218,4 +218,4 @@ GAT_SUITE = Suite(
         },
     },
 )
-"""The ``gat`` suite (register it with :func:`attnlab.bench.suite.register_suite`)."""
+"""The ``gat`` suite (one of :data:`attnlab.bench.suites.BUILTIN_SUITES`)."""

@@ -36,13 +36,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
 
-from attnlab.bench.timing import Timing
+from attnlab.bench.timing import Timing, time_calls
 
 __all__ = [
     "Roofline",
@@ -61,54 +60,6 @@ Workload = Callable[..., Callable[[], object]]
 
 _CLEAR_REFS = "/proc/self/clear_refs"
 _STATUS = "/proc/self/status"
-
-
-def time_calls(
-    calls: Mapping[str, Callable[[], object]],
-    *,
-    repeats: int,
-    warmup: int = 1,
-) -> dict[str, Timing]:
-    """Seconds per call of every zero-argument callable, measured round-robin.
-
-    One round calls every callable once, the order reversed every other round (a change in
-    machine load hits all alike, and no callable always runs on the caches the previous one
-    left). ``warmup`` rounds are run the same way and discarded.
-
-    Args:
-        calls: name -> zero-argument callable (which sets up its own grad mode).
-        repeats: timed calls per callable.
-        warmup: untimed calls per callable first.
-
-    Returns:
-        name -> :class:`~attnlab.bench.timing.Timing` with ``repeats`` entries, in the order of
-        ``calls``.
-
-    Raises:
-        ValueError: no callable, ``repeats < 1`` or ``warmup < 0``.
-
-    Example:
-        >>> times = time_calls({"a": lambda: sum(range(100)), "b": lambda: None}, repeats=3)
-        >>> [(name, len(t.seconds)) for name, t in times.items()]
-        [('a', 3), ('b', 3)]
-    """
-    if not calls:
-        raise ValueError("calls must name at least one callable")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
-    names = list(calls)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(warmup + repeats):
-        order = names if round_index % 2 == 0 else names[::-1]
-        for name in order:
-            start = time.perf_counter()
-            calls[name]()
-            elapsed = time.perf_counter() - start
-            if round_index >= warmup:
-                seconds[name].append(elapsed)
-    return {name: Timing(name, tuple(seconds[name])) for name in names}
 
 
 # ---------------------------------------------------------------------------------------------

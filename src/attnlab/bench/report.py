@@ -15,8 +15,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from attnlab.bench.base import Row, SuiteResult
 from attnlab.bench.measure import Roofline
-from attnlab.bench.suite import Row, SuiteResult
 
 __all__ = ["bench_document", "format_header", "format_suite", "summarize_targets"]
 

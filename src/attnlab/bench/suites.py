@@ -17,8 +17,11 @@ se_resnet  SE-ResNet-50 vs ResNet-50 inference, batch 1 and 32             ratio
 st_cnn     ST-CNN vs CNN train step (distorted-MNIST models)               ratio <= 1.10
 sampler    bilinear_sample / affine / TPS warps vs F.grid_sample, kornia   >= 1.0x
 scaling    each family across 4 sizes                                      exponent printed
-gat        GAT epoch vs torch_geometric GATConv                            (unavailable)
+gat        GAT epoch vs torch_geometric GATConv                            <= 1.0x time
 ========== =============================================================== ======================
+
+They are listed, in the order they run, in :data:`BUILTIN_SUITES`, which
+:mod:`attnlab.bench.suite` registers; importing this module registers nothing.
 
 Every suite has ``quick`` sizes (the whole tool in one to two minutes on two cores) and ``full``
 sizes (the issue's). Targets whose statement depends on the size (a speed-up *at L = 16384*) are
@@ -27,14 +30,13 @@ judged only at full sizes; the others are judged at both.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Sequence
 from typing import Any
 
+from attnlab.bench.base import Case, Peer, Suite, SuiteRun, Variant
 from attnlab.bench.gat_suite import GAT_SUITE
 from attnlab.bench.measure import crossover_length, fit_exponent
-from attnlab.bench.suite import Case, Peer, Suite, SuiteRun, Variant, register_suite
 from attnlab.bench.workloads import (
     additive_workload,
     kernel_flops,
@@ -49,19 +51,10 @@ from attnlab.bench.workloads import (
     st_train_workload,
 )
 
-__all__ = ["ST_MODELS_MODULE", "SUITE_NAMES"]
+__all__ = ["BUILTIN_SUITES", "ST_MODELS_MODULE", "SUITE_NAMES"]
 
-ST_MODELS_MODULE = "attnlab.experiments.jaderberg2015_distorted_mnist.models"
+ST_MODELS_MODULE = "attnlab.architectures.stn_classifiers"
 """Where the distorted-MNIST classifiers of the ``st_cnn`` suite come from."""
-
-"""Where the graph attention network of the ``gat`` suite is expected."""
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,20 +148,18 @@ def _multihead(ctx: SuiteRun) -> None:
     )
 
 
-register_suite(
-    Suite(
-        name="multihead",
-        description="multi-head self-attention: attnlab MultiHeadAttention vs "
-        "nn.MultiheadAttention and raw SDPA",
-        run=_multihead,
-        peers=(MHA, MINIMAL, SDPA),
-        sizes={
-            "quick": {"batch": 2, "length": 512, "dim": 256, "heads": 4, "repeats": 5},
-            "full": {
-                "batch": 4, "length": 1024, "dim": 512, "heads": 8, "repeats": 15, "train": True,
-            },
+MULTIHEAD_SUITE = Suite(
+    name="multihead",
+    description="multi-head self-attention: attnlab MultiHeadAttention vs "
+    "nn.MultiheadAttention and raw SDPA",
+    run=_multihead,
+    peers=(MHA, MINIMAL, SDPA),
+    sizes={
+        "quick": {"batch": 2, "length": 512, "dim": 256, "heads": 4, "repeats": 5},
+        "full": {
+            "batch": 4, "length": 1024, "dim": 512, "heads": 8, "repeats": 15, "train": True,
         },
-    )
+    },
 )
 
 
@@ -257,21 +248,19 @@ def _additive(ctx: SuiteRun) -> None:
         )
 
 
-register_suite(
-    Suite(
-        name="additive",
-        description="additive (Bahdanau) scores: bounded-memory AdditiveScore vs the "
-        "materialising formula",
-        run=_additive,
-        peers=(NAIVE,),
-        sizes={
-            "quick": {"batch": 8, "length": 128, "hidden": 128, "long_length": 512, "repeats": 3},
-            "full": {
-                "batch": 32, "length": 256, "hidden": 256, "long_length": 1024, "repeats": 5,
-                "ablation": True,
-            },
+ADDITIVE_SUITE = Suite(
+    name="additive",
+    description="additive (Bahdanau) scores: bounded-memory AdditiveScore vs the "
+    "materialising formula",
+    run=_additive,
+    peers=(NAIVE,),
+    sizes={
+        "quick": {"batch": 8, "length": 128, "hidden": 128, "long_length": 512, "repeats": 3},
+        "full": {
+            "batch": 32, "length": 256, "hidden": 256, "long_length": 1024, "repeats": 5,
+            "ablation": True,
         },
-    )
+    },
 )
 
 
@@ -345,19 +334,17 @@ def _local(ctx: SuiteRun) -> None:
                "lower", unit="", any_size=True)
 
 
-register_suite(
-    Suite(
-        name="local",
-        description="sliding-window attention vs masked global attention (window 129)",
-        run=_local,
-        peers=(GLOBAL, GLOBAL_SDPA),
-        sizes={
-            "quick": {"lengths": [1024, 4096], "dim": 64, "window": 129, "repeats": 3,
-                      "max_dense_gib": 8.0},
-            "full": {"lengths": [4096, 16384], "dim": 64, "window": 129, "repeats": 5,
-                     "max_dense_gib": 8.0},
-        },
-    )
+LOCAL_SUITE = Suite(
+    name="local",
+    description="sliding-window attention vs masked global attention (window 129)",
+    run=_local,
+    peers=(GLOBAL, GLOBAL_SDPA),
+    sizes={
+        "quick": {"lengths": [1024, 4096], "dim": 64, "window": 129, "repeats": 3,
+                  "max_dense_gib": 8.0},
+        "full": {"lengths": [4096, 16384], "dim": 64, "window": 129, "repeats": 5,
+                 "max_dense_gib": 8.0},
+    },
 )
 
 
@@ -420,20 +407,18 @@ def _kernel(ctx: SuiteRun) -> None:
     ctx.note(f"time ~ L^k: linear k = {k_lin:.2f}, softmax k = {k_soft:.2f}")
 
 
-register_suite(
-    Suite(
-        name="kernel",
-        description="kernel (Performer) attention, linear path, vs softmax attention at "
-        "growing L",
-        run=_kernel,
-        peers=(SOFTMAX,),
-        sizes={
-            "quick": {"lengths": [512, 1024, 2048, 4096], "dim": 64, "repeats": 3,
-                      "min_seconds": 0.3},
-            "full": {"lengths": [1024, 2048, 4096, 8192, 16384], "dim": 64, "repeats": 3,
-                     "min_seconds": 1.0},
-        },
-    )
+KERNEL_SUITE = Suite(
+    name="kernel",
+    description="kernel (Performer) attention, linear path, vs softmax attention at "
+    "growing L",
+    run=_kernel,
+    peers=(SOFTMAX,),
+    sizes={
+        "quick": {"lengths": [512, 1024, 2048, 4096], "dim": 64, "repeats": 3,
+                  "min_seconds": 0.3},
+        "full": {"lengths": [1024, 2048, 4096, 8192, 16384], "dim": 64, "repeats": 3,
+                 "min_seconds": 1.0},
+    },
 )
 
 
@@ -475,17 +460,15 @@ def _se_resnet(ctx: SuiteRun) -> None:
     ctx.note("Hu et al., https://arxiv.org/abs/1709.01507, section 4: 167 ms vs 164 ms on CPU")
 
 
-register_suite(
-    Suite(
-        name="se_resnet",
-        description="SE-ResNet-50 vs ResNet-50 inference (the cost of the SE blocks)",
-        run=_se_resnet,
-        peers=(RESNET,),
-        sizes={
-            "quick": {"batches": [1, 2], "repeats": [6, 4], "image_size": 224},
-            "full": {"batches": [1, 32], "repeats": [30, 7], "image_size": 224},
-        },
-    )
+SE_RESNET_SUITE = Suite(
+    name="se_resnet",
+    description="SE-ResNet-50 vs ResNet-50 inference (the cost of the SE blocks)",
+    run=_se_resnet,
+    peers=(RESNET,),
+    sizes={
+        "quick": {"batches": [1, 2], "repeats": [6, 4], "image_size": 224},
+        "full": {"batches": [1, 32], "repeats": [30, 7], "image_size": 224},
+    },
 )
 
 
@@ -493,12 +476,6 @@ register_suite(
 # st_cnn
 
 CNN_PEER = Peer("cnn", "the distorted-MNIST CNN without a spatial transformer, same budget")
-
-
-def _st_unavailable() -> str | None:
-    if _module_exists(ST_MODELS_MODULE):
-        return None
-    return f"needs the distorted-MNIST models ({ST_MODELS_MODULE})"
 
 
 def _st_cnn(ctx: SuiteRun) -> None:
@@ -536,19 +513,16 @@ def _st_cnn(ctx: SuiteRun) -> None:
     )
 
 
-register_suite(
-    Suite(
-        name="st_cnn",
-        description="ST-CNN vs CNN training step (distorted-MNIST models)",
-        run=_st_cnn,
-        peers=(CNN_PEER,),
-        sizes={
-            "quick": {"batch": 64, "image_size": 42, "models": ["st_cnn_aff"], "repeats": 5},
-            "full": {"batch": 256, "image_size": 42, "models": ["st_cnn_aff", "st_cnn_tps"],
-                     "repeats": 10},
-        },
-        unavailable=_st_unavailable,
-    )
+ST_CNN_SUITE = Suite(
+    name="st_cnn",
+    description="ST-CNN vs CNN training step (distorted-MNIST models)",
+    run=_st_cnn,
+    peers=(CNN_PEER,),
+    sizes={
+        "quick": {"batch": 64, "image_size": 42, "models": ["st_cnn_aff"], "repeats": 5},
+        "full": {"batch": 256, "image_size": 42, "models": ["st_cnn_aff", "st_cnn_tps"],
+                 "repeats": 10},
+    },
 )
 
 
@@ -601,17 +575,15 @@ def _sampler(ctx: SuiteRun) -> None:
     )
 
 
-register_suite(
-    Suite(
-        name="sampler",
-        description="STN sampler and grids vs F.grid_sample/F.affine_grid and kornia warps",
-        run=_sampler,
-        peers=(TORCH, KORNIA),
-        sizes={
-            "quick": {"batch": 8, "channels": 3, "size": 96, "repeats": 10, "min_seconds": 0.3},
-            "full": {"batch": 32, "channels": 3, "size": 224, "repeats": 15, "min_seconds": 2.0},
-        },
-    )
+SAMPLER_SUITE = Suite(
+    name="sampler",
+    description="STN sampler and grids vs F.grid_sample/F.affine_grid and kornia warps",
+    run=_sampler,
+    peers=(TORCH, KORNIA),
+    sizes={
+        "quick": {"batch": 8, "channels": 3, "size": 96, "repeats": 10, "min_seconds": 0.3},
+        "full": {"batch": 32, "channels": 3, "size": 224, "repeats": 15, "min_seconds": 2.0},
+    },
 )
 
 
@@ -637,12 +609,9 @@ def _scaling(ctx: SuiteRun) -> None:
          {"batch": 2, "channels": 3, "kind": "affine"}, "attnlab", "torch", "size"),
         ("se_resnet", "B", s["se_resnet"], resnet_workload,
          {"image_size": s["image_size"]}, "SE-ResNet-50", "ResNet-50", "batch"),
+        ("st_cnn", "B", s["st_cnn"], st_train_workload, {"image_size": 42},
+         "st_cnn_aff", "cnn", "batch"),
     ]
-    if _st_unavailable() is None:
-        families.append(
-            ("st_cnn", "B", s["st_cnn"], st_train_workload, {"image_size": 42},
-             "st_cnn_aff", "cnn", "batch")
-        )
     for family, letter, sizes, workload, fixed, ours, base, key in families:
         times: dict[str, list[float]] = {ours: [], base: []}
         done: list[int] = []
@@ -677,49 +646,55 @@ def _scaling(ctx: SuiteRun) -> None:
         )
 
 
-register_suite(
-    Suite(
-        name="scaling",
-        description="every family across 4 sizes, with the fitted exponent of time ~ size^k",
-        run=_scaling,
-        peers=(BASELINE,),
-        sizes={
-            "quick": {
-                "multihead": [128, 256, 512, 1024],
-                "additive": [32, 64, 128, 256],
-                "local": [512, 1024, 2048, 4096],
-                "kernel": [256, 512, 1024, 2048],
-                "sampler": [32, 64, 128, 256],
-                "se_resnet": [1, 2, 3, 4],
-                "st_cnn": [16, 32, 64, 128],
-                "image_size": 64,
-                "repeats": 2,
-                "min_seconds": 0.05,
-            },
-            "full": {
-                "multihead": [256, 512, 1024, 2048],
-                "additive": [64, 128, 256, 512],
-                "local": [1024, 2048, 4096, 8192],
-                "kernel": [1024, 2048, 4096, 8192],
-                "sampler": [64, 128, 256, 512],
-                "se_resnet": [1, 2, 4, 8],
-                "st_cnn": [32, 64, 128, 256],
-                "image_size": 224,
-                "repeats": 5,
-                "min_seconds": 0.5,
-            },
+SCALING_SUITE = Suite(
+    name="scaling",
+    description="every family across 4 sizes, with the fitted exponent of time ~ size^k",
+    run=_scaling,
+    peers=(BASELINE,),
+    sizes={
+        "quick": {
+            "multihead": [128, 256, 512, 1024],
+            "additive": [32, 64, 128, 256],
+            "local": [512, 1024, 2048, 4096],
+            "kernel": [256, 512, 1024, 2048],
+            "sampler": [32, 64, 128, 256],
+            "se_resnet": [1, 2, 3, 4],
+            "st_cnn": [16, 32, 64, 128],
+            "image_size": 64,
+            "repeats": 2,
+            "min_seconds": 0.05,
         },
-    )
+        "full": {
+            "multihead": [256, 512, 1024, 2048],
+            "additive": [64, 128, 256, 512],
+            "local": [1024, 2048, 4096, 8192],
+            "kernel": [1024, 2048, 4096, 8192],
+            "sampler": [64, 128, 256, 512],
+            "se_resnet": [1, 2, 4, 8],
+            "st_cnn": [32, 64, 128, 256],
+            "image_size": 224,
+            "repeats": 5,
+            "min_seconds": 0.5,
+        },
+    },
 )
 
 
 # ---------------------------------------------------------------------------------------------
-# gat (the suite lives beside the GAT it measures)
+# the built-in suites, listed explicitly (the gat suite lives in attnlab.bench.gat_suite)
 
-register_suite(GAT_SUITE)
-
-
-SUITE_NAMES: tuple[str, ...] = (
-    "multihead", "additive", "local", "kernel", "se_resnet", "st_cnn", "sampler", "scaling", "gat",
+BUILTIN_SUITES: tuple[Suite, ...] = (
+    MULTIHEAD_SUITE,
+    ADDITIVE_SUITE,
+    LOCAL_SUITE,
+    KERNEL_SUITE,
+    SE_RESNET_SUITE,
+    ST_CNN_SUITE,
+    SAMPLER_SUITE,
+    SCALING_SUITE,
+    GAT_SUITE,
 )
-"""The built-in suites, in the order they run."""
+"""The built-in suites, in the order they run; :mod:`attnlab.bench.suite` registers them."""
+
+SUITE_NAMES: tuple[str, ...] = tuple(suite.name for suite in BUILTIN_SUITES)
+"""The names of :data:`BUILTIN_SUITES`."""

@@ -30,7 +30,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Machine", "Timing", "cpu_model", "describe_machine", "num_threads", "time_models"]
+__all__ = [
+    "Machine",
+    "Timing",
+    "cpu_model",
+    "describe_machine",
+    "num_threads",
+    "time_calls",
+    "time_models",
+]
 
 
 @dataclass(frozen=True)
@@ -107,33 +115,74 @@ def time_models(
     """
     if not models:
         raise ValueError("models must name at least one model")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
     args: tuple[Any, ...] = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    names = list(models)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
     modes = {name: m.training for name, m in models.items() if isinstance(m, nn.Module)}
+    calls = {name: (lambda model=model: model(*args)) for name, model in models.items()}
     try:
         for name in modes:
             models[name].eval()  # type: ignore[attr-defined]
         with torch.inference_mode():
-            for round_index in range(warmup + repeats):
-                # reversed order every other round: no model always follows the same one
-                order = names if round_index % 2 == 0 else names[::-1]
-                for name in order:
-                    _synchronize(args)
-                    start = time.perf_counter()
-                    models[name](*args)
-                    _synchronize(args)
-                    elapsed = time.perf_counter() - start
-                    if round_index >= warmup:
-                        seconds[name].append(elapsed)
+            return time_calls(calls, repeats=repeats, warmup=warmup,
+                              synchronize=lambda: _synchronize(args))
     finally:
         for name, training in modes.items():
             models[name].train(training)  # type: ignore[attr-defined]
+
+
+def time_calls(
+    calls: Mapping[str, Callable[[], object]],
+    *,
+    repeats: int,
+    warmup: int = 1,
+    synchronize: Callable[[], None] | None = None,
+) -> dict[str, Timing]:
+    """Seconds per call of every zero-argument callable, measured round-robin.
+
+    One round calls every callable once, the order reversed every other round (a change in
+    machine load hits all alike, and no callable always runs on the caches the previous one
+    left). ``warmup`` rounds are run the same way and discarded.
+
+    Args:
+        calls: name -> zero-argument callable (which sets up its own grad mode).
+        repeats: timed calls per callable.
+        warmup: untimed calls per callable first.
+        synchronize: called before the clock starts and before it stops (a device queue to
+            drain); not timed before the call.
+
+    Returns:
+        name -> :class:`Timing` with ``repeats`` entries, in the order of
+        ``calls``.
+
+    Raises:
+        ValueError: no callable, ``repeats < 1`` or ``warmup < 0``.
+
+    Example:
+        >>> times = time_calls({"a": lambda: sum(range(100)), "b": lambda: None}, repeats=3)
+        >>> [(name, len(t.seconds)) for name, t in times.items()]
+        [('a', 3), ('b', 3)]
+    """
+    if not calls:
+        raise ValueError("calls must name at least one callable")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+    names = list(calls)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(warmup + repeats):
+        order = names if round_index % 2 == 0 else names[::-1]
+        for name in order:
+            if synchronize is not None:
+                synchronize()
+            start = time.perf_counter()
+            calls[name]()
+            if synchronize is not None:
+                synchronize()
+            elapsed = time.perf_counter() - start
+            if round_index >= warmup:
+                seconds[name].append(elapsed)
     return {name: Timing(name, tuple(seconds[name])) for name in names}
+
 
 
 @contextlib.contextmanager

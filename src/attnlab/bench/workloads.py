@@ -508,14 +508,14 @@ def st_train_workload(
     seed: int = 0,
 ) -> Run:
     """One SGD training step (forward, cross-entropy, backward, update) of a distorted-MNIST
-    classifier of :mod:`attnlab.experiments.jaderberg2015_distorted_mnist.models`
+    classifier of :mod:`attnlab.architectures.stn_classifiers`
     (``"cnn"``, ``"st_cnn_aff"``, ``"st_cnn_tps"``, ...) on ``(B, 1, S, S)`` images.
 
     Example:
         >>> run = st_train_workload(variant="cnn", batch=2, image_size=28)  # doctest: +SKIP
         >>> run()  # doctest: +SKIP
     """
-    from attnlab.experiments.jaderberg2015_distorted_mnist.models import build_model
+    from attnlab.architectures.stn_classifiers import build_model
 
     g = torch.Generator().manual_seed(seed)
     with _seeded(seed):

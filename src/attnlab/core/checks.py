@@ -22,6 +22,7 @@ Devices and dtypes:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import TypeAlias
 
@@ -33,10 +34,14 @@ __all__ = [
     "check_bool",
     "check_device",
     "check_dim",
+    "check_finite_positive",
     "check_mask",
     "check_positive",
     "check_probability",
     "check_query_key_value",
+    "check_same_batch",
+    "check_scores",
+    "check_scores_mask",
     "check_size",
     "check_tensor",
 ]
@@ -144,17 +149,24 @@ def check_dim(x: Tensor, dim: int, expected: int, name: str, what: str) -> None:
         )
 
 
-def check_bool(value: object, name: str) -> bool:
+def check_bool(value: object, name: str, *, expected: str = "True or False") -> bool:
     """Check that a flag is a real ``bool`` (not ``1``, ``"no"`` or ``None``); return it.
+
+    ``expected`` words the requirement in the message (``"a bool"`` for the geometry and
+    sampling flags, whose messages have always read that way).
 
     Example:
         >>> check_bool("no", "need_weights")
         Traceback (most recent call last):
         ...
         TypeError: need_weights must be True or False, got str
+        >>> check_bool(1, "align_corners", expected="a bool")
+        Traceback (most recent call last):
+        ...
+        TypeError: align_corners must be a bool, got int
     """
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
     return value
 
 
@@ -165,6 +177,24 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> None
     if value != value or value < 0 or (value == 0 and not allow_zero):
         want = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {want}, got {value}")
+
+
+def check_finite_positive(value: object, name: str, *, kind: str = "a positive float") -> float:
+    """Check that a number is finite and ``> 0`` (a temperature, a scale); return it as a float.
+
+    ``kind`` words the type requirement of the ``TypeError``.
+
+    Example:
+        >>> check_finite_positive(float("inf"), "temperature")
+        Traceback (most recent call last):
+        ...
+        ValueError: temperature must be a finite number > 0, got inf
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
 
 
 def check_probability(value: float, name: str) -> None:
@@ -230,6 +260,63 @@ def check_mask(
         f"{name} must have shape (B, Lk) or (B, Lq, Lk), got a {mask.dim()}-D tensor "
         f"of shape {_shape(mask)}"
     )
+
+
+def check_scores(scores: object, name: str = "scores", *, need_key_axis: bool = True) -> Tensor:
+    """Check that ``scores`` is a floating-point tensor with (unless ``need_key_axis=False``) at
+    least one dimension, the keys; return it.
+
+    Example:
+        >>> import torch
+        >>> check_scores(torch.tensor(1.0))
+        Traceback (most recent call last):
+        ...
+        ValueError: scores must have at least one dimension (the keys), got a scalar
+    """
+    if not isinstance(scores, Tensor):
+        raise TypeError(
+            f"{name} must be a floating-point torch.Tensor, got {type(scores).__name__}"
+        )
+    if not scores.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {scores.dtype}")
+    if need_key_axis and scores.dim() == 0:
+        raise ValueError(f"{name} must have at least one dimension (the keys), got a scalar")
+    return scores
+
+
+def check_scores_mask(mask: object, scores: Tensor) -> Tensor | None:
+    """``None``, or a boolean ``mask`` (``True`` = may attend) that broadcasts to ``scores``.
+
+    The mask may broadcast over the scores, never the other way: a mask that would enlarge the
+    result (e.g. ``(4, B, Lk)`` against ``(B, Lk)`` scores) is a layout error, not a broadcast.
+
+    Example:
+        >>> import torch
+        >>> check_scores_mask(torch.ones(3, 2, dtype=torch.bool), torch.zeros(2, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: mask of shape (3, 2) does not broadcast to the scores' shape (2, 3)
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        raise TypeError(
+            f"mask must be a boolean torch.Tensor (True = may attend), got {type(mask).__name__}"
+        )
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"mask must be a boolean tensor (True = may attend), got dtype {mask.dtype}"
+        )
+    try:
+        shape = torch.broadcast_shapes(mask.shape, scores.shape)
+    except RuntimeError:
+        shape = None
+    if shape != scores.shape:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+            f"{tuple(scores.shape)}"
+        )
+    return mask
 
 
 def check_attn_bias(
@@ -302,6 +389,30 @@ def check_attn_bias(
     return out if dtype is None else out.to(dtype)
 
 
+def _listing(items: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def check_same_batch(**tensors: Tensor) -> int:
+    """Check that the named tensors share their batch size (dimension 0); return it.
+
+    Example:
+        >>> import torch
+        >>> check_same_batch(question=torch.zeros(2, 3), image=torch.zeros(4, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: question and image must have the same batch size, got 2 and 4
+    """
+    sizes = [t.shape[0] for t in tensors.values()]
+    if len(set(sizes)) > 1:
+        raise ValueError(
+            f"{_listing(list(tensors))} must have the same batch size, "
+            f"got {_listing([str(s) for s in sizes])}"
+        )
+    return sizes[0]
+
+
 def check_query_key_value(
     query: Tensor,
     key: Tensor | None = None,
@@ -346,12 +457,7 @@ def check_query_key_value(
     ):
         if size is not None:
             check_dim(tensor, -1, size, name, what)
-    batch = query.shape[0]
-    if key.shape[0] != batch or value.shape[0] != batch:
-        raise ValueError(
-            "query, key and value must have the same batch size B, got "
-            f"{batch}, {key.shape[0]} and {value.shape[0]}"
-        )
+    check_same_batch(query=query, key=key, value=value)
     if value.shape[1] != key.shape[1]:
         raise ValueError(
             f"key and value must have the same length Lk, got {key.shape[1]} and {value.shape[1]}"

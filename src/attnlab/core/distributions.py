@@ -23,7 +23,6 @@ Convention:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -32,7 +31,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from attnlab.core.masks import masked_normalize, masked_softmax
+from attnlab.core.checks import (
+    check_bool,
+    check_finite_positive,
+    check_scores,
+    check_scores_mask,
+)
+from attnlab.core.masks import masked_normalize, masked_softmax, tempered_softmax
 
 __all__ = [
     "Categorical",
@@ -62,75 +67,12 @@ class Distribution(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------
-# argument checks and shared helpers
-
-
-def _check_scores(scores: object, name: str = "scores") -> Tensor:
-    if not isinstance(scores, Tensor):
-        raise TypeError(
-            f"{name} must be a floating-point torch.Tensor, got {type(scores).__name__}"
-        )
-    if not scores.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {scores.dtype}")
-    if scores.dim() == 0:
-        raise ValueError(f"{name} must have at least one dimension (the keys), got a scalar")
-    return scores
-
-
-def _check_mask(mask: object, scores: Tensor) -> Tensor | None:
-    """``None`` or a boolean tensor broadcastable to ``scores``."""
-    if mask is None:
-        return None
-    if not isinstance(mask, Tensor):
-        raise TypeError(
-            f"mask must be a boolean torch.Tensor (True = may attend), got {type(mask).__name__}"
-        )
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"mask must be a boolean tensor (True = may attend), got dtype {mask.dtype}"
-        )
-    try:
-        shape = torch.broadcast_shapes(mask.shape, scores.shape)
-    except RuntimeError:
-        shape = None
-    if shape != scores.shape:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
-            f"{tuple(scores.shape)}"
-        )
-    return mask
-
-
-def _check_temperature(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive float, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
+# shared helpers (the argument checks are in attnlab.core.checks)
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Half-precision inputs are computed in float32 (sorting, cumulative sums, exp)."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
-def _tempered_softmax(temperature: float) -> Callable[[Tensor], Tensor]:
-    """``x -> softmax(x / T)`` over the last dim, safe for tiny ``T`` and huge ``|x|``.
-
-    The row maximum is subtracted *before* dividing by ``T`` so ``x / T`` cannot overflow to
-    ``+inf`` (which would give ``inf - inf = NaN`` inside the softmax); entries far below the
-    maximum may become ``-inf``, which the softmax maps to an exact 0 with a zero gradient.
-    """
-
-    def normalize(x: Tensor) -> Tensor:
-        if x.shape[-1] == 0:  # no key: nothing to normalise (amax needs one element)
-            return x.clone()
-        work = x.to(_compute_dtype(x.dtype))
-        top = work.detach().amax(dim=-1, keepdim=True)
-        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-        return torch.softmax((work - top) / temperature, dim=-1).to(x.dtype)
-
-    return normalize
 
 
 def _shift_to_max(z: Tensor) -> Tensor:
@@ -231,8 +173,8 @@ def sparsemax(scores: Tensor, dim: int = -1, *, mask: Tensor | None = None) -> T
         tensor([[0.0000, 0.0000, 1.0000],
                 [0.4000, 0.6000, 0.0000]])
     """
-    scores = _check_scores(scores)
-    mask = _check_mask(mask, scores)
+    scores = check_scores(scores)
+    mask = check_scores_mask(mask, scores)
     normalize = _along_last_dim(_SparsemaxFunction.apply, dim)
     return masked_normalize(scores, mask, normalize, dim=dim)
 
@@ -320,8 +262,8 @@ def entmax15(scores: Tensor, dim: int = -1, *, mask: Tensor | None = None) -> Te
         tensor([[0.0000, 0.0000, 1.0000],
                 [0.5000, 0.5000, 0.0000]])
     """
-    scores = _check_scores(scores)
-    mask = _check_mask(mask, scores)
+    scores = check_scores(scores)
+    mask = check_scores_mask(mask, scores)
     normalize = _along_last_dim(_Entmax15Function.apply, dim)
     return masked_normalize(scores, mask, normalize, dim=dim)
 
@@ -401,21 +343,23 @@ def gumbel_softmax(
         >>> y.sum(-1), ((y == 0) | (y == 1)).all()
         (tensor([1., 1.]), tensor(True))
     """
-    scores = _check_scores(scores)
-    tau = _check_temperature(tau, "tau")
-    if not isinstance(hard, bool):
-        raise TypeError(f"hard must be a bool, got {type(hard).__name__}")
-    mask = _check_mask(mask, scores)
+    scores = check_scores(scores)
+    tau = check_finite_positive(tau, "tau")
+    check_bool(hard, "hard", expected="a bool")
+    mask = check_scores_mask(mask, scores)
     compute = _compute_dtype(scores.dtype)
     x = scores.to(compute)
     noise = _gumbel_noise(x.shape, dtype=compute, device=x.device, generator=generator)
-    y_soft = masked_normalize(x + noise, mask, _tempered_softmax(tau))
+    y_soft = masked_normalize(x + noise, mask, tempered_softmax(tau))
     if hard and y_soft.shape[-1] > 0:  # (with no key at all the sample is empty already)
         index = y_soft.detach().argmax(dim=-1, keepdim=True)
         y_hard = torch.zeros_like(y_soft).scatter_(-1, index, 1.0)
         if mask is not None:
             # rows with no valid key: argmax of an all-zero row would pick key 0; keep them zero
             y_hard = y_hard * mask.any(dim=-1, keepdim=True).to(y_hard.dtype)
+        # a row holding NaN or inf samples nothing: it stays NaN (the non-finite rule)
+        finite_rows = torch.isfinite(y_soft.detach()).all(dim=-1, keepdim=True)
+        y_hard = torch.where(finite_rows, y_hard, torch.full_like(y_hard, float("nan")))
         y_soft = _StraightThrough.apply(y_soft, y_hard)
     return y_soft.to(scores.dtype)
 
@@ -441,16 +385,20 @@ class CategoricalSample(NamedTuple):
     log_prob: Tensor
 
 
-def _categorical_probs(weights: object, mask: object) -> tuple[Tensor, Tensor]:
-    """Validated weights with masked keys zeroed, and the ``(...,)`` valid-row indicator."""
-    weights = _check_scores(weights, "weights")
-    checked = _check_mask(mask, weights)
+def _categorical_probs(weights: object, mask: object) -> tuple[Tensor, Tensor, Tensor]:
+    """Validated weights (masked keys and non-finite rows zeroed), valid rows, finite rows."""
+    weights = check_scores(weights, "weights")
+    checked = check_scores_mask(mask, weights)
     probs = weights if checked is None else weights.masked_fill(~checked, 0.0)
-    bad = ~torch.isfinite(probs) | (probs < 0)
-    if bool(bad.any()):
-        raise ValueError("weights must be finite and >= 0 (probabilities, e.g. a softmax output)")
-    valid = probs.detach().sum(dim=-1) > 0
-    return probs, valid
+    finite = torch.isfinite(probs)
+    if bool(((probs < 0) & finite).any()):
+        raise ValueError("weights must be >= 0 (probabilities, e.g. a softmax output)")
+    # A row holding NaN or inf draws nothing: its outputs become NaN (the non-finite rule of
+    # every module: a bad value spoils its own row, never the batch).
+    finite_rows = finite.all(dim=-1)
+    probs = torch.where(finite_rows.unsqueeze(-1), probs, torch.zeros_like(probs))
+    valid = (probs.detach().sum(dim=-1) > 0) & finite_rows
+    return probs, valid, finite_rows
 
 
 def _no_key_sample(probs: Tensor) -> CategoricalSample:
@@ -459,7 +407,9 @@ def _no_key_sample(probs: Tensor) -> CategoricalSample:
     return CategoricalSample(indices, probs.detach().clone(), probs.sum(dim=-1))
 
 
-def _categorical_result(probs: Tensor, valid: Tensor, indices: Tensor) -> CategoricalSample:
+def _categorical_result(
+    probs: Tensor, valid: Tensor, finite_rows: Tensor, indices: Tensor
+) -> CategoricalSample:
     indices = indices.masked_fill(~valid, 0)
     one_hot = F.one_hot(indices, probs.shape[-1]).to(probs.dtype)
     one_hot = one_hot * valid.unsqueeze(-1).to(probs.dtype)
@@ -469,6 +419,9 @@ def _categorical_result(probs: Tensor, valid: Tensor, indices: Tensor) -> Catego
     # infinite derivative) out of both the forward and the backward pass.
     ones = torch.ones_like(total)
     log_prob = torch.where(valid, chosen, ones).log() - torch.where(valid, total, ones).log()
+    nan = torch.full_like(log_prob, float("nan"))
+    one_hot = torch.where(finite_rows.unsqueeze(-1), one_hot, nan.unsqueeze(-1))
+    log_prob = torch.where(finite_rows, log_prob, nan)
     return CategoricalSample(indices, one_hot, log_prob)
 
 
@@ -512,7 +465,7 @@ def sample_categorical(
         (tensor([1, 0]), tensor([[0., 1., 0.],
                 [0., 0., 0.]]), tensor([0., 0.]))
     """
-    probs, valid = _categorical_probs(weights, mask)
+    probs, valid, finite_rows = _categorical_probs(weights, mask)
     if probs.shape[-1] == 0:
         return _no_key_sample(probs)
     rows = probs.detach().reshape(-1, probs.shape[-1])
@@ -520,7 +473,7 @@ def sample_categorical(
     # multinomial rejects all-zero rows: give them a uniform row, discarded below
     rows = torch.where(valid.reshape(-1, 1), rows, torch.ones_like(rows))
     indices = torch.multinomial(rows, 1, generator=generator).reshape(valid.shape)
-    return _categorical_result(probs, valid, indices)
+    return _categorical_result(probs, valid, finite_rows, indices)
 
 
 def argmax_categorical(weights: Tensor, *, mask: Tensor | None = None) -> CategoricalSample:
@@ -534,10 +487,10 @@ def argmax_categorical(weights: Tensor, *, mask: Tensor | None = None) -> Catego
         >>> argmax_categorical(torch.tensor([[0.2, 0.7, 0.1]])).indices
         tensor([1])
     """
-    probs, valid = _categorical_probs(weights, mask)
+    probs, valid, finite_rows = _categorical_probs(weights, mask)
     if probs.shape[-1] == 0:
         return _no_key_sample(probs)
-    return _categorical_result(probs, valid, probs.detach().argmax(dim=-1))
+    return _categorical_result(probs, valid, finite_rows, probs.detach().argmax(dim=-1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,15 +510,15 @@ class Softmax:
     """
 
     def __init__(self, temperature: float = 1.0) -> None:
-        self.temperature = _check_temperature(temperature, "temperature")
+        self.temperature = check_finite_positive(temperature, "temperature")
 
     def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
-        scores = _check_scores(scores)
-        mask = _check_mask(mask, scores)
+        scores = check_scores(scores)
+        mask = check_scores_mask(mask, scores)
         if self.temperature == 1.0:
             return masked_softmax(scores, mask)
         # Shift before dividing by T: large scores over a tiny T must not overflow.
-        return masked_normalize(scores, mask, _tempered_softmax(self.temperature))
+        return masked_normalize(scores, mask, tempered_softmax(self.temperature))
 
     def __repr__(self) -> str:
         return f"Softmax(temperature={self.temperature})"
@@ -594,8 +547,8 @@ class LinearNormalization:
         return scores / torch.where(total > 0, total, torch.ones_like(total))
 
     def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
-        scores = _check_scores(scores)
-        return masked_normalize(scores, _check_mask(mask, scores), self._normalize)
+        scores = check_scores(scores)
+        return masked_normalize(scores, check_scores_mask(mask, scores), self._normalize)
 
     def __repr__(self) -> str:
         return "LinearNormalization()"
@@ -653,10 +606,8 @@ class GumbelSoftmax:
     def __init__(
         self, tau: float = 1.0, hard: bool = False, *, generator: torch.Generator | None = None
     ) -> None:
-        self.tau = _check_temperature(tau, "tau")
-        if not isinstance(hard, bool):
-            raise TypeError(f"hard must be a bool, got {type(hard).__name__}")
-        self.hard = hard
+        self.tau = check_finite_positive(tau, "tau")
+        self.hard = check_bool(hard, "hard", expected="a bool")
         self.generator = generator
 
     def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -698,14 +649,14 @@ class Categorical:
         deterministic: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
-        self.temperature = _check_temperature(temperature, "temperature")
+        self.temperature = check_finite_positive(temperature, "temperature")
         self.deterministic = bool(deterministic)
         self.generator = generator
 
     def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
-        scores = _check_scores(scores)
-        mask = _check_mask(mask, scores)
-        weights = masked_normalize(scores, mask, _tempered_softmax(self.temperature))
+        scores = check_scores(scores)
+        mask = check_scores_mask(mask, scores)
+        weights = masked_normalize(scores, mask, tempered_softmax(self.temperature))
         if self.deterministic:
             return argmax_categorical(weights, mask=mask).one_hot
         return sample_categorical(weights, mask=mask, generator=self.generator).one_hot

@@ -18,13 +18,22 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from attnlab.core.checks import (
+    check_finite_positive,
+    check_scores,
+    check_scores_mask,
+    check_size,
+)
+
 __all__ = [
+    "additive_mask",
     "band_mask",
     "causal_mask",
     "lengths_to_mask",
     "masked_normalize",
     "masked_softmax",
     "row_has_key",
+    "tempered_softmax",
 ]
 
 Normalizer = Callable[[Tensor], Tensor]
@@ -32,11 +41,7 @@ Normalizer = Callable[[Tensor], Tensor]
 
 def _check_length(value: object, name: str) -> int:
     """A sequence length or count: an ``int`` (not a ``bool``) ``>= 0``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= 0, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value}")
-    return value
+    return check_size(value, name, minimum=0)
 
 
 def lengths_to_mask(
@@ -91,6 +96,23 @@ def lengths_to_mask(
     return positions.unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def _positions(
+    q_len: int, k_len: int | None, batch_size: int | None, device: torch.device | str | None
+) -> tuple[Tensor, Tensor]:
+    """Checked sizes as query positions ``(Lq, 1)`` and key positions ``(1, Lk)``."""
+    q_len = _check_length(q_len, "q_len")
+    k_len = q_len if k_len is None else _check_length(k_len, "k_len")
+    if batch_size is not None:
+        _check_length(batch_size, "batch_size")
+    i = torch.arange(q_len, device=device).unsqueeze(1)
+    j = torch.arange(k_len, device=device).unsqueeze(0)
+    return i, j
+
+
+def _batched(mask: Tensor, batch_size: int | None) -> Tensor:
+    return mask if batch_size is None else mask.expand(batch_size, *mask.shape)
+
+
 def causal_mask(
     q_len: int,
     k_len: int | None = None,
@@ -113,14 +135,9 @@ def causal_mask(
                 [1, 1, 0],
                 [1, 1, 1]], dtype=torch.int32)
     """
-    q_len = _check_length(q_len, "q_len")
-    k_len = q_len if k_len is None else _check_length(k_len, "k_len")
-    if batch_size is not None:
-        _check_length(batch_size, "batch_size")
-    i = torch.arange(q_len, device=device).unsqueeze(1)
-    j = torch.arange(k_len, device=device).unsqueeze(0)
-    mask = j <= i + (k_len - q_len)
-    return mask if batch_size is None else mask.expand(batch_size, q_len, k_len)
+    i, j = _positions(q_len, k_len, batch_size, device)
+    mask = j <= i + (j.shape[1] - i.shape[0])
+    return _batched(mask, batch_size)
 
 
 def band_mask(
@@ -149,22 +166,38 @@ def band_mask(
         raise TypeError(f"window_size must be an integer >= 1, got {type(window_size).__name__}")
     if window_size < 1:
         raise ValueError(f"window_size must be >= 1, got {window_size}")
-    q_len = _check_length(q_len, "q_len")
-    k_len = q_len if k_len is None else _check_length(k_len, "k_len")
-    if batch_size is not None:
-        _check_length(batch_size, "batch_size")
-    i = torch.arange(q_len, device=device).unsqueeze(1)
-    j = torch.arange(k_len, device=device).unsqueeze(0)
+    i, j = _positions(q_len, k_len, batch_size, device)
     if causal:
         mask = (i - j >= 0) & (i - j < window_size)
     else:
         mask = (i - j).abs() <= window_size // 2
-    return mask if batch_size is None else mask.expand(batch_size, q_len, k_len)
+    return _batched(mask, batch_size)
 
 
 def row_has_key(mask: Tensor, dim: int = -1) -> Tensor:
     """``True`` for the query rows of ``mask`` that have at least one valid key (keepdim)."""
     return mask.any(dim=dim, keepdim=True)
+
+
+def additive_mask(
+    mask: Tensor | None, attn_bias: Tensor | None, dtype: torch.dtype
+) -> Tensor | None:
+    """The mask as an additive term: ``attn_bias`` (or 0) where ``mask`` allows, ``-inf`` elsewhere.
+
+    The form a score tensor takes a mask in when it is added before a softmax: the mask is
+    converted once, at its own (usually small) shape. ``None`` when there is neither.
+
+    Example:
+        >>> import torch
+        >>> additive_mask(torch.tensor([[True, False]]), None, torch.float32)
+        tensor([[0., -inf]])
+    """
+    if mask is None:
+        return None if attn_bias is None else attn_bias.to(dtype)
+    if attn_bias is None:
+        additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        return additive.masked_fill_(~mask, -math.inf)
+    return torch.where(mask, attn_bias.to(dtype), -math.inf)
 
 
 def masked_normalize(
@@ -195,25 +228,10 @@ def masked_normalize(
         tensor([[0.2689, 0.7311, 0.0000],
                 [0.0000, 0.0000, 0.0000]])
     """
-    if not isinstance(scores, Tensor) or not scores.is_floating_point():
-        got = scores.dtype if isinstance(scores, Tensor) else type(scores).__name__
-        raise TypeError(f"scores must be a floating-point tensor, got {got}")
+    check_scores(scores, need_key_axis=False)
+    mask = check_scores_mask(mask, scores)
     if mask is None:
         return normalizer(scores)
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
-        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {got}")
-    # The mask may broadcast over the scores, never the other way: a mask that would enlarge
-    # the result (e.g. (4, B, Lk) against (B, Lk) scores) is a layout error, not a broadcast.
-    try:
-        broadcast = torch.broadcast_shapes(mask.shape, scores.shape)
-    except RuntimeError:
-        broadcast = None
-    if broadcast != scores.shape:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
-            f"{tuple(scores.shape)}"
-        )
     valid_row = mask.any(dim=dim, keepdim=True)
     fill = torch.finfo(scores.dtype).min
     filled = scores.masked_fill(~mask, fill)
@@ -222,6 +240,31 @@ def masked_normalize(
     filled = filled.masked_fill(~valid_row, 0.0)
     weights = normalizer(filled)
     return weights.masked_fill(~(mask & valid_row), 0.0)
+
+
+def tempered_softmax(temperature: float, dim: int = -1) -> Normalizer:
+    """``x -> softmax(x / T)`` along ``dim``, safe for a tiny ``T`` and huge ``|x|``.
+
+    The row maximum is subtracted *before* dividing by ``T``, so ``x / T`` cannot overflow to
+    ``+inf`` (which would give ``inf - inf = NaN`` inside the softmax); entries far below the
+    maximum may become ``-inf``, which the softmax maps to an exact 0 with a zero gradient. Half
+    precision is computed in float32 and cast back.
+
+    Example:
+        >>> import torch
+        >>> tempered_softmax(1e-6)(torch.tensor([[0.1, 0.3, 0.2]]))
+        tensor([[0., 1., 0.]])
+    """
+
+    def normalize(x: Tensor) -> Tensor:
+        if x.shape[dim] == 0:  # no key: nothing to normalise (amax needs one element)
+            return x.clone()
+        work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        top = work.detach().amax(dim=dim, keepdim=True)
+        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+        return torch.softmax((work - top) / temperature, dim=dim).to(x.dtype)
+
+    return normalize
 
 
 def masked_softmax(
@@ -236,32 +279,15 @@ def masked_softmax(
     .. math:: a_{ij} = \\frac{m_{ij} \\exp(s_{ij} / T)}{\\sum_k m_{ik} \\exp(s_{ik} / T)}
 
     ``T`` must be a finite number ``> 0``; any such ``T`` is safe, however small: the row
-    maximum is subtracted before dividing by ``T``.
+    maximum is subtracted before dividing by ``T`` (:func:`tempered_softmax`).
 
     Example:
         >>> import torch
         >>> masked_softmax(torch.zeros(1, 4), torch.tensor([[True, True, False, False]]))
         tensor([[0.5000, 0.5000, 0.0000, 0.0000]])
     """
-    if not isinstance(scores, Tensor) or not scores.is_floating_point():
-        got = scores.dtype if isinstance(scores, Tensor) else type(scores).__name__
-        raise TypeError(f"scores must be a floating-point tensor, got {got}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a positive float, got {type(temperature).__name__}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    check_scores(scores, need_key_axis=False)
+    temperature = check_finite_positive(temperature, "temperature")
     if temperature == 1.0:
         return masked_normalize(scores, mask, lambda x: torch.softmax(x, dim=dim), dim=dim)
-
-    def tempered(x: Tensor) -> Tensor:
-        # Shift by the row maximum *before* dividing by T: a tiny T (or huge scores) would
-        # otherwise overflow x / T to inf and give inf - inf = NaN. Half precision is
-        # computed in float32.
-        if x.shape[dim] == 0:
-            return x.clone()
-        work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        top = work.detach().amax(dim=dim, keepdim=True)
-        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-        return torch.softmax((work - top) / temperature, dim=dim).to(x.dtype)
-
-    return masked_normalize(scores, mask, tempered, dim=dim)
+    return masked_normalize(scores, mask, tempered_softmax(temperature, dim), dim=dim)

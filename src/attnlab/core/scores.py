@@ -35,12 +35,11 @@ fused ``F.scaled_dot_product_attention`` kernel.
 
 Memory of additive-type scores
 ------------------------------
-A literal implementation of ``v^T tanh(W q_i + U k_j)`` broadcasts to a ``(B, Lq, Lk, H)`` tensor
-(``4 B Lq Lk H`` bytes in float32: 2 GiB at B=32, Lq=Lk=256, H=256), and autograd keeps it for the
-backward pass. :func:`additive_scores` never builds it: it walks over tiles of
-``(batch, query, key)`` positions whose ``(nb, ni, nj, H)`` pre-activation fits in ``chunk_bytes``,
-re-using one tile buffer, and its backward pass recomputes each tile instead of storing it. Extra
-memory is one tile plus the ``(B, Lq, Lk)`` scores, in the forward and the backward pass.
+A literal implementation of ``v^T tanh(W q_i + U k_j)`` broadcasts to a ``(B, Lq, Lk, H)`` tensor,
+which autograd also keeps for the backward pass. The additive, concat and deep scores never build
+it: they are evaluated by the bounded-memory kernels of :mod:`attnlab.core._additive_kernel`
+(:func:`additive_scores`: tiles with a recomputing backward pass; deep scores: blocks of query rows
+under activation checkpointing).
 """
 
 from __future__ import annotations
@@ -52,10 +51,19 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import FunctionCtx, once_differentiable
-from torch.utils.checkpoint import checkpoint
 
-from attnlab.core.checks import check_dim, check_size, check_tensor
+from attnlab.core._additive_kernel import (
+    additive_scores,
+    checkpointed_row_chunks,
+    default_chunk_bytes,
+)
+from attnlab.core.checks import (
+    check_dim,
+    check_finite_positive,
+    check_same_batch,
+    check_size,
+    check_tensor,
+)
 
 __all__ = [
     "SCORE_NAMES",
@@ -74,6 +82,7 @@ __all__ = [
     "additive_scores",
     "build_score",
     "default_chunk_bytes",
+    "resolve_score",
 ]
 
 Activation = Callable[[Tensor], Tensor]
@@ -112,11 +121,7 @@ class Score(nn.Module):
         """Validate ``query (B, Lq, Dq)`` and ``key (B, Lk, Dk)`` against this score."""
         check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("", self))
         check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)", like=("query", query))
-        if query.shape[0] != key.shape[0]:
-            raise ValueError(
-                f"query and key must have the same batch size, got {query.shape[0]} "
-                f"and {key.shape[0]}"
-            )
+        check_same_batch(query=query, key=key)
         if self.query_dim is not None:
             check_dim(query, -1, self.query_dim, "query", "query_dim")
         if self.key_dim is not None:
@@ -133,10 +138,10 @@ def _factory(device: torch.device | str | None, dtype: torch.dtype | None) -> di
     return {"device": device, "dtype": dtype}
 
 
-def _init_vector(v: Tensor) -> None:
-    """``U(-1/sqrt(H), 1/sqrt(H))``: the initialisation ``nn.Linear(H, 1)`` gives its weight."""
-    bound = 1.0 / math.sqrt(v.shape[0])
-    nn.init.uniform_(v, -bound, bound)
+def _dims(query_dim: int, key_dim: int | None) -> tuple[int, int]:
+    """Checked ``(query_dim, key_dim)``; ``key_dim`` defaults to ``query_dim``."""
+    query_dim = check_size(query_dim, "query_dim")
+    return query_dim, query_dim if key_dim is None else check_size(key_dim, "key_dim")
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,12 +201,9 @@ class ScaledDotScore(Score):
 
     def __init__(self, *, scale: float | None = None) -> None:
         super().__init__()
-        if scale is not None:
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-                raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
-            if not (math.isfinite(scale) and scale > 0):
-                raise ValueError(f"scale must be a finite number > 0, got {scale}")
-        self.scale = None if scale is None else float(scale)
+        self.scale = (
+            None if scale is None else check_finite_positive(scale, "scale", kind="a float or None")
+        )
 
     def _scale(self, key: Tensor) -> float:
         return self.scale if self.scale is not None else 1.0 / math.sqrt(key.shape[-1])
@@ -252,8 +254,7 @@ class GeneralScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim = check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
+        self.query_dim, self.key_dim = _dims(query_dim, key_dim)
         self.weight = nn.Parameter(
             torch.empty(self.query_dim, self.key_dim, **_factory(device, dtype))
         )
@@ -401,10 +402,7 @@ class CosineScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(sharpening, bool) or not isinstance(sharpening, (int, float)):
-            raise TypeError(f"sharpening must be a float, got {type(sharpening).__name__}")
-        if not (math.isfinite(sharpening) and sharpening > 0):
-            raise ValueError(f"sharpening must be a finite number > 0, got {sharpening}")
+        sharpening = check_finite_positive(sharpening, "sharpening", kind="a float")
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps}")
         self.eps = float(eps)
@@ -441,194 +439,42 @@ class CosineScore(Score):
 
 
 # --------------------------------------------------------------------------------------------
-# Additive family: chunked evaluation with a recomputing backward pass
+# Additive family: bounded-memory kernels in attnlab.core._additive_kernel
 # --------------------------------------------------------------------------------------------
 
 
-def default_chunk_bytes(device: torch.device) -> int:
-    """The tile budget used when ``chunk_bytes=None``.
+class _HiddenLayerScore(Score):
+    """Shared set-up of the additive family ``v^T f(W q_i + U k_j)``: sizes, tile budget, ``v``."""
 
-    * CPU: 4 MiB. The tile then stays in cache between the few element-wise passes made over
-      it, and it is large enough to keep Python overhead small (at B=32, Lq=Lk=H=256 in float32:
-      512 tiles of 16 query rows). Measured there on a 2-core machine, forward: 4-8 MiB fastest,
-      1 MiB about 1.8x slower (per-tile overhead), 16 MiB about 1.3x slower (tiles leave L2).
-    * other devices: 256 MiB, to keep the number of kernel launches small.
-    """
-    return 4 << 20 if device.type == "cpu" else 256 << 20
+    query_dim: int
+    key_dim: int
 
-
-def _tile_shape(
-    batch: int, q_len: int, k_len: int, hidden: int, itemsize: int, chunk_bytes: int
-) -> tuple[int, int, int]:
-    """Tile ``(nb, ni, nj)`` with ``nb * ni * nj * hidden * itemsize <= chunk_bytes``.
-
-    Whole key rows first, then as many query rows as fit, then whole batch elements; keys are
-    split only when one query row alone exceeds the budget. The tile never drops below one
-    ``(b, i, j)`` triple, so the budget is exceeded only when ``hidden * itemsize`` is.
-    """
-    budget = max(1, chunk_bytes // (max(hidden, 1) * itemsize))  # (b, i, j) triples per tile
-    # Every side is at least 1, also for empty inputs (B, Lq or Lk = 0), which get no tile.
-    nj = max(1, min(k_len, budget))
-    ni = max(1, min(q_len, budget // nj))
-    nb = max(1, min(batch, budget // (ni * nj)))
-    return nb, ni, nj
-
-
-def _tiles(
-    batch: int, q_len: int, k_len: int, tile: tuple[int, int, int]
-) -> list[tuple[slice, slice, slice]]:
-    nb, ni, nj = tile
-    return [
-        (
-            slice(b0, min(b0 + nb, batch)),
-            slice(i0, min(i0 + ni, q_len)),
-            slice(j0, min(j0 + nj, k_len)),
+    def __init__(
+        self,
+        query_dim: int,
+        key_dim: int | None,
+        hidden_dim: int | None,
+        chunk_bytes: int | None,
+    ) -> None:
+        super().__init__()
+        self.query_dim, self.key_dim = _dims(query_dim, key_dim)
+        self.hidden_dim = (
+            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
         )
-        for b0 in range(0, batch, nb)
-        for i0 in range(0, q_len, ni)
-        for j0 in range(0, k_len, nj)
-    ]
+        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
+
+    def _vector(self, factory: dict[str, Any]) -> nn.Parameter:
+        """``v`` ``(H,)``, initialised as ``nn.Linear(H, 1)`` initialises its weight."""
+        v = nn.Parameter(torch.empty(self.hidden_dim, **factory))
+        bound = 1.0 / math.sqrt(self.hidden_dim)
+        nn.init.uniform_(v, -bound, bound)
+        return v
+
+    def extra_repr(self) -> str:
+        return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"
 
 
-def _sigmoid_tile(
-    buffer: Tensor, q2: Tensor, k2: Tensor, sb: slice, si: slice, sj: slice
-) -> Tensor:
-    """``sigmoid(2 (q_i + k_j))`` for one tile, written into ``buffer``: ``(nb, ni, nj, H)``."""
-    q_tile, k_tile = q2[sb, si], k2[sb, sj]
-    shape = (q_tile.shape[0], q_tile.shape[1], k_tile.shape[1], q_tile.shape[2])
-    t = buffer[: math.prod(shape)].view(shape)
-    torch.add(q_tile.unsqueeze(2), k_tile.unsqueeze(1), out=t)  # (b, i, j, h)
-    return t.sigmoid_()
-
-
-class _AdditiveScores(torch.autograd.Function):
-    """``e_bij = v . tanh(q_bi + k_bj)`` tile by tile, with a recomputing backward pass.
-
-    ``tanh(x) = 2 sigmoid(2x) - 1`` exactly, so with ``S = sigmoid(2 (q + k))``:
-
-    * forward: ``e = (2 v) . S - sum(v)``;
-    * backward, with ``g = dL/de`` and ``tanh' = 1 - tanh^2 = 4 S (1 - S)``:
-      ``dL/dq_bi = 4 v * sum_j g_bij S(1-S)_bij``, ``dL/dk_bj = 4 v * sum_i g_bij S(1-S)_bij``,
-      ``dL/dv = 2 sum_bij g_bij S_bij - sum_bij g_bij``.
-
-    The sigmoid form is used because PyTorch's CPU sigmoid is several times faster than its tanh;
-    the two agree to within a few float32 ulps (absolute error <= 2e-7 in float32).
-    """
-
-    @staticmethod
-    def forward(
-        ctx: FunctionCtx, query_proj: Tensor, key_proj: Tensor, v: Tensor, chunk_bytes: int
-    ) -> Tensor:
-        q2 = (2.0 * query_proj).contiguous()
-        k2 = (2.0 * key_proj).contiguous()
-        batch, q_len, hidden = q2.shape
-        k_len = k2.shape[1]
-        tile = _tile_shape(batch, q_len, k_len, hidden, q2.element_size(), chunk_bytes)
-        buffer = q2.new_empty(math.prod(tile) * hidden)  # one tile, re-used for every tile
-        scores = q2.new_empty(batch, q_len, k_len)
-        v2 = 2.0 * v
-        for sb, si, sj in _tiles(batch, q_len, k_len, tile):
-            s = _sigmoid_tile(buffer, q2, k2, sb, si, sj)
-            scores[sb, si, sj] = torch.matmul(s, v2)  # (b, i, j)
-        scores.sub_(v.sum())
-        ctx.save_for_backward(query_proj, key_proj, v)
-        ctx.chunk_bytes = chunk_bytes  # type: ignore[attr-defined]
-        return scores
-
-    @staticmethod
-    @once_differentiable
-    def backward(
-        ctx: Any, grad_scores: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
-        query_proj, key_proj, v = ctx.saved_tensors
-        need_q, need_k, need_v = ctx.needs_input_grad[:3]
-        q2 = (2.0 * query_proj).contiguous()
-        k2 = (2.0 * key_proj).contiguous()
-        batch, q_len, hidden = q2.shape
-        k_len = k2.shape[1]
-        g = grad_scores.contiguous()
-        tile = _tile_shape(batch, q_len, k_len, hidden, q2.element_size(), ctx.chunk_bytes)
-        buffer = q2.new_empty(math.prod(tile) * hidden)
-        grad_q = torch.zeros_like(q2) if need_q else None
-        grad_k = torch.zeros_like(k2) if need_k else None
-        g_s = v.new_zeros(hidden) if need_v else None  # sum_bij g_bij S_bij
-        for sb, si, sj in _tiles(batch, q_len, k_len, tile):
-            s = _sigmoid_tile(buffer, q2, k2, sb, si, sj)  # recomputed, never stored
-            g_tile = g[sb, si, sj]  # (b, i, j)
-            if g_s is not None:
-                g_s += torch.mv(s.reshape(-1, hidden).t(), g_tile.reshape(-1))
-            if grad_q is None and grad_k is None:
-                continue
-            s.addcmul_(s, s, value=-1.0).mul_(g_tile.unsqueeze(-1))  # g S (1 - S): (b, i, j, h)
-            if grad_q is not None:
-                grad_q[sb, si] += s.sum(dim=2)
-            if grad_k is not None:
-                grad_k[sb, sj] += s.sum(dim=1)
-        scale = 4.0 * v
-        return (
-            grad_q.mul_(scale) if grad_q is not None else None,
-            grad_k.mul_(scale) if grad_k is not None else None,
-            (2.0 * g_s - g.sum()) if g_s is not None else None,
-            None,
-        )
-
-
-def additive_scores(
-    query_proj: Tensor,
-    key_proj: Tensor,
-    v: Tensor,
-    *,
-    chunk_bytes: int | None = None,
-) -> Tensor:
-    """Additive scores ``e_bij = v^T tanh(q_bi + k_bj)`` in bounded memory.
-
-    The kernel shared by :class:`AdditiveScore` and :class:`ConcatScore`: the inputs are the
-    already projected queries (``W q_i``) and keys (``U k_j + b``). The ``(B, Lq, Lk, H)``
-    pre-activation is never materialised: tiles of at most ``chunk_bytes`` are computed into one
-    re-used buffer, and the backward pass (a custom autograd function) recomputes each tile, so
-    neither the forward nor the backward pass holds more than one tile beyond the inputs, the
-    ``(B, Lq, Lk)`` scores and their gradient. The results equal the literal formula up to
-    floating-point rounding (see :class:`_AdditiveScores` for the exact ``tanh`` identity used).
-
-    Args:
-        query_proj: ``(B, Lq, H)``, ``W q``.
-        key_proj: ``(B, Lk, H)``, ``U k + b``.
-        v: ``(H,)``.
-        chunk_bytes: tile budget in bytes; ``None`` uses :func:`default_chunk_bytes`.
-
-    Returns:
-        ``(B, Lq, Lk)`` scores.
-
-    Note:
-        Differentiable once (no double backward).
-
-    Example:
-        >>> import torch
-        >>> q, k, v = torch.randn(2, 5, 8), torch.randn(2, 7, 8), torch.randn(8)
-        >>> literal = torch.tanh(q[:, :, None] + k[:, None]) @ v
-        >>> torch.allclose(additive_scores(q, k, v, chunk_bytes=256), literal, atol=1e-5)
-        True
-    """
-    check_tensor(query_proj, "query_proj", ndim=3, layout="(B, Lq, H)")
-    check_tensor(key_proj, "key_proj", ndim=3, layout="(B, Lk, H)",
-                 like=("query_proj", query_proj))
-    check_tensor(v, "v", ndim=1, layout="(H,)", like=("query_proj", query_proj))
-    if key_proj.shape[0] != query_proj.shape[0]:
-        raise ValueError(
-            f"query_proj and key_proj must have the same batch size, got {query_proj.shape[0]} "
-            f"and {key_proj.shape[0]}"
-        )
-    hidden = query_proj.shape[-1]
-    check_dim(key_proj, -1, hidden, "key_proj", "the hidden size of query_proj")
-    check_dim(v, -1, hidden, "v", "the hidden size of query_proj")
-    if chunk_bytes is None:
-        chunk_bytes = default_chunk_bytes(query_proj.device)
-    check_size(chunk_bytes, "chunk_bytes")
-    out: Tensor = _AdditiveScores.apply(query_proj, key_proj, v, chunk_bytes)
-    return out
-
-
-class AdditiveScore(Score):
+class AdditiveScore(_HiddenLayerScore):
     """Additive score of Bahdanau et al. (2015, eq. 6 and appendix A.1.2).
 
     .. math:: e_{ij} = v^\\top \\tanh(W q_i + U k_j [+ b])
@@ -674,18 +520,11 @@ class AdditiveScore(Score):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.query_dim = check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
-        self.hidden_dim = (
-            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
-        )
-        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
+        super().__init__(query_dim, key_dim, hidden_dim, chunk_bytes)
         fk = _factory(device, dtype)
         self.query_proj = nn.Linear(self.query_dim, self.hidden_dim, bias=False, **fk)
         self.key_proj = nn.Linear(self.key_dim, self.hidden_dim, bias=hidden_bias, **fk)
-        self.v = nn.Parameter(torch.empty(self.hidden_dim, **fk))
-        _init_vector(self.v)
+        self.v = self._vector(fk)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         self._check_inputs(query, key)
@@ -693,11 +532,7 @@ class AdditiveScore(Score):
             self.query_proj(query), self.key_proj(key), self.v, chunk_bytes=self.chunk_bytes
         )
 
-    def extra_repr(self) -> str:
-        return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"
-
-
-class ConcatScore(Score):
+class ConcatScore(_HiddenLayerScore):
     """Concat score of Luong et al. (2015, eq. 8, "concat").
 
     .. math:: e_{ij} = v^\\top \\tanh(W [q_i; k_j] [+ b])
@@ -739,19 +574,12 @@ class ConcatScore(Score):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.query_dim = check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
-        self.hidden_dim = (
-            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
-        )
-        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
+        super().__init__(query_dim, key_dim, hidden_dim, chunk_bytes)
         fk = _factory(device, dtype)
         concat = nn.Linear(self.query_dim + self.key_dim, self.hidden_dim, bias=hidden_bias, **fk)
         self.weight = concat.weight
         self.hidden_bias = concat.bias
-        self.v = nn.Parameter(torch.empty(self.hidden_dim, **fk))
-        _init_vector(self.v)
+        self.v = self._vector(fk)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         self._check_inputs(query, key)
@@ -759,11 +587,8 @@ class ConcatScore(Score):
         key_proj = F.linear(key, self.weight[:, self.query_dim :], self.hidden_bias)  # (b, j, h)
         return additive_scores(query_proj, key_proj, self.v, chunk_bytes=self.chunk_bytes)
 
-    def extra_repr(self) -> str:
-        return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"
 
-
-class DeepScore(Score):
+class DeepScore(_HiddenLayerScore):
     """Deep (MLP) score after Pavlopoulos et al. (2017, "deep attention").
 
     .. math::
@@ -818,14 +643,8 @@ class DeepScore(Score):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.query_dim = check_size(query_dim, "query_dim")
-        self.key_dim = self.query_dim if key_dim is None else check_size(key_dim, "key_dim")
-        self.hidden_dim = (
-            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
-        )
+        super().__init__(query_dim, key_dim, hidden_dim, chunk_bytes)
         self.num_layers = check_size(num_layers, "num_layers")
-        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
         if not callable(activation):
             raise TypeError(f"activation must be callable, got {type(activation).__name__}")
         self.activation = activation
@@ -835,8 +654,7 @@ class DeepScore(Score):
         self.layers = nn.ModuleList(
             nn.Linear(self.hidden_dim, self.hidden_dim, **fk) for _ in range(self.num_layers - 1)
         )
-        self.v = nn.Parameter(torch.empty(self.hidden_dim, **fk))
-        _init_vector(self.v)
+        self.v = self._vector(fk)
 
     def _chunk(self, query_proj: Tensor, key_proj: Tensor) -> Tensor:
         e = self.activation(query_proj.unsqueeze(2) + key_proj.unsqueeze(1))  # (b, i, j, h)
@@ -846,36 +664,13 @@ class DeepScore(Score):
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         self._check_inputs(query, key)
-        query_proj = self.query_proj(query)  # (b, i, h)
-        key_proj = self.key_proj(key)  # (b, j, h)
-        batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
-        chunk_bytes = self.chunk_bytes or default_chunk_bytes(query.device)
-        # Query rows (each ``Lk x H`` activations) per chunk, then whole batch elements.
-        row_bytes = k_len * self.hidden_dim * query_proj.element_size()
-        rows_per_chunk = max(1, chunk_bytes // row_bytes)
-        ni = min(q_len, rows_per_chunk)
-        nb = min(batch, max(1, rows_per_chunk // ni))
-        if nb >= batch and ni >= q_len:
-            return self._chunk(query_proj, key_proj)
-        recompute = torch.is_grad_enabled() and (
-            query_proj.requires_grad
-            or key_proj.requires_grad
-            or any(p.requires_grad for p in [self.v, *self.layers.parameters()])
+        return checkpointed_row_chunks(
+            self._chunk,
+            self.query_proj(query),  # (b, i, h)
+            self.key_proj(key),  # (b, j, h)
+            chunk_bytes=self.chunk_bytes,
+            parameters=[self.v, *self.layers.parameters()],
         )
-        rows = []
-        for b0 in range(0, batch, nb):
-            sb = slice(b0, b0 + nb)
-            for i0 in range(0, q_len, ni):
-                q_chunk, k_chunk = query_proj[sb, i0 : i0 + ni], key_proj[sb]
-                if recompute:
-                    out = checkpoint(self._chunk, q_chunk, k_chunk, use_reentrant=False)
-                else:
-                    out = self._chunk(q_chunk, k_chunk)
-                rows.append(out)
-        # Chunks are (batch block) x (query block): concatenate queries, then batch blocks.
-        per_block = -(-q_len // ni)
-        blocks = [torch.cat(rows[n : n + per_block], dim=1) for n in range(0, len(rows), per_block)]
-        return torch.cat(blocks, dim=0)
 
     def extra_repr(self) -> str:
         return (
@@ -1108,8 +903,7 @@ def build_score(
           (key_proj): Linear(in_features=4, out_features=8, bias=False)
         )
     """
-    query_dim = check_size(query_dim, "query_dim")
-    key_dim = query_dim if key_dim is None else check_size(key_dim, "key_dim")
+    query_dim, key_dim = _dims(query_dim, key_dim)
     fk = _factory(device, dtype)
     if name in ("dot", "scaled_dot", "cosine"):
         if key_dim != query_dim:
@@ -1139,3 +933,35 @@ def build_score(
         )
         raise ValueError(f"score {name!r} needs its own arguments: pass an instance, {cls}")
     raise ValueError(f"unknown score {name!r}; expected one of {SCORE_NAMES} or a Score instance")
+
+
+def resolve_score(
+    score: str | Score,
+    *,
+    query_dim: int,
+    key_dim: int | None = None,
+    hidden_dim: int | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Score:
+    """``score`` itself when it is a :class:`Score`, else the score of that name
+    (:func:`build_score`, with the other arguments).
+
+    Example:
+        >>> type(resolve_score("dot", query_dim=4)).__name__
+        'DotScore'
+    """
+    if isinstance(score, str):
+        return build_score(
+            score,
+            query_dim=query_dim,
+            key_dim=key_dim,
+            hidden_dim=hidden_dim,
+            device=device,
+            dtype=dtype,
+        )
+    if not isinstance(score, Score):
+        raise TypeError(
+            f"score must be a score name or a Score instance, got {type(score).__name__}"
+        )
+    return score

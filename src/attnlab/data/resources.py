@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from attnlab.core.registry import Registry
 from attnlab.data.errors import CorruptFileError, DataError, DownloadError, MissingDataError
 
 __all__ = [
@@ -440,36 +441,35 @@ def _is_gzip(path: Path) -> bool:
         return stream.read(2) == b"\x1f\x8b"
 
 
-RESOURCES: dict[str, Resource] = {}
-"""Registered resources by name (see :func:`register_resource`)."""
+RESOURCES: Registry[Resource] = Registry("resource")
+"""Registered resources by name, in registration order (see :func:`register_resource`)."""
 
 
 def register_resource(resource: Resource) -> Resource:
-    """Add ``resource`` to :data:`RESOURCES`; a second resource with the same name is an error.
+    """Add ``resource`` to :data:`RESOURCES`; a different resource with the same name is an
+    error, the same declaration again (a module reloaded) is not.
 
     Returns the resource, so a module can write ``MNIST = register_resource(Resource(...))``.
     """
     if not isinstance(resource, Resource):
         raise TypeError(f"resource must be a Resource, got {type(resource).__name__}")
-    existing = RESOURCES.get(resource.name)
-    if existing is not None and existing != resource:
-        raise ValueError(f"a different resource named {resource.name!r} is already registered")
-    RESOURCES[resource.name] = resource
-    return resource
+    if RESOURCES.get(resource.name) == resource:
+        return resource
+    return RESOURCES.register(resource.name, resource)
 
 
 def get_resource(name: str) -> Resource:
     """The registered resource called ``name``.
+
+    Raises:
+        KeyError: no such resource (the message lists the registered ones).
 
     Example:
         >>> import attnlab.data.mnist
         >>> get_resource("mnist").name
         'mnist'
     """
-    try:
-        return RESOURCES[name]
-    except KeyError:
-        raise KeyError(f"no resource named {name!r}; registered: {sorted(RESOURCES)}") from None
+    return RESOURCES[name]
 
 
 # ---------------------------------------------------------------------------------------------

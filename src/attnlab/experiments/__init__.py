@@ -9,8 +9,9 @@ Each experiment lives in ``attnlab/experiments/<author><year>_<task>/``:
 * ``README.md``: the claim, the paper's number, the tolerance and the CPU time per scale;
 * ``__init__.py``: ``register_experiment(Experiment(...))``.
 
-The packages named in :data:`EXPERIMENT_PACKAGES` are imported (and so registered) on the first
-registry lookup; add a new experiment there. A skeleton of ``__init__.py``::
+The packages named in :data:`EXPERIMENT_PACKAGES` (in :mod:`attnlab.experiments.registry`) are
+imported (and so registered) on the first registry lookup; add a new experiment there. A skeleton
+of ``__init__.py``::
 
     from attnlab.core.registry import Paper
     from attnlab.data import MNIST_RESOURCE
@@ -73,6 +74,7 @@ from attnlab.experiments.overrides import (
     parse_overrides,
 )
 from attnlab.experiments.registry import (
+    EXPERIMENT_PACKAGES,
     SCALES,
     DataRequirement,
     Experiment,
@@ -83,34 +85,14 @@ from attnlab.experiments.registry import (
     list_experiments,
     register_experiment,
 )
+from attnlab.experiments.reproduce import ReproduceResult, reproduce
 from attnlab.experiments.runner import (
     DataUnavailableError,
-    ReproduceResult,
+    RunInterrupted,
     RunResult,
-    reproduce,
     run_experiment,
 )
 from attnlab.report.checks import Target
-
-#: Experiment packages (sub-folders of this package) registered on first use, in listing order.
-EXPERIMENT_PACKAGES: tuple[str, ...] = (
-    "demo_retrieval",
-    "jaderberg2015_distorted_mnist",
-    "jaderberg2015_cluttered_mnist",
-    "jaderberg2015_mnist_addition",
-    "hu2018_se_accounting",
-    "hu2018_se_overhead",
-    "hu2018_se_fashion_mnist",
-    "vaswani2017_param_counts",
-    "vaswani2017_translation",
-    "vinyals2015_pointer",
-    "yang2016_han_reuters",
-    "velickovic2018_gat_cora",
-    "lu2016_coattention_sort_of_clevr",
-    "bahdanau2015_length",
-    "luong2015_local_vs_global",
-    "sukhbaatar2015_memn2n_babi",
-)
 
 __all__ = [
     "EXPERIMENT_PACKAGES",
@@ -122,6 +104,7 @@ __all__ = [
     "ExperimentRegistry",
     "ReproduceResult",
     "RunContext",
+    "RunInterrupted",
     "RunResult",
     "Target",
     "UnknownExperimentError",

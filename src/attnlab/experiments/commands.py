@@ -3,7 +3,7 @@
 
 Exit status: 0 success; 1 ``--check`` found a metric outside its tolerance; 2 bad usage (unknown
 experiment or setting, wrong value type, unusable output folder, missing data); 3 the experiment
-raised (recorded in its run directory).
+raised (recorded in its run directory); 130 interrupted by Ctrl-C (resumable).
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import textwrap
 import traceback
+from pathlib import Path
 from typing import Any
 
 from attnlab.experiments.overrides import ConfigError
@@ -23,11 +25,12 @@ from attnlab.experiments.registry import (
     current_registry,
     list_experiments,
 )
+from attnlab.experiments.reproduce import ReproduceResult, recorded_settings, reproduce
 from attnlab.experiments.runner import (
     DataUnavailableError,
+    RunInterrupted,
     RunResult,
     format_checks,
-    reproduce,
     resolve_data_dir,
     run_experiment,
 )
@@ -36,6 +39,7 @@ from attnlab.train.distributed import finish_distributed
 
 __all__ = [
     "EXIT_CHECK_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_RUN_FAILED",
     "EXIT_USAGE",
     "cmd_experiments",
@@ -172,14 +176,35 @@ def _print_result(result: RunResult, *, check: bool) -> int:
     return _exit_status(result, check=check)
 
 
+EXIT_INTERRUPTED = 130
+
+
+def _run_settings(args: argparse.Namespace) -> tuple[str, list[str], int]:
+    """Scale, ``--set`` values and seed: as given, else (``--resume``) as the folder recorded
+    them, else the defaults."""
+    scale, sets, seed = args.scale, list(args.set or []), args.seed
+    if args.resume and args.out is not None:
+        try:
+            meta = json.loads((Path(args.out) / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        if isinstance(meta, dict):
+            scale = scale if scale is not None else meta.get("scale")
+            seed = seed if seed is not None else meta.get("seed")
+            if not sets and args.scale is None:
+                sets = [str(x) for x in meta.get("overrides") or []]
+    return scale or "quick", sets, 0 if seed is None else int(seed)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``attnlab run NAME``: one run into its directory; ``--check`` compares with the paper."""
+    scale, sets, seed = _run_settings(args)
     try:
         result = run_experiment(
             args.name,
-            scale=args.scale,
-            overrides=args.set or [],
-            seed=args.seed,
+            scale=scale,
+            overrides=sets,
+            seed=seed,
             data_dir=args.data_dir,
             out=args.out,
             device=args.device,
@@ -188,10 +213,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             argv=getattr(args, "argv", None),
             resume=args.resume,
             debug=args.debug,
+            threads=args.threads,
+            keep_checkpoints=args.keep_checkpoints,
         )
     except _USAGE_ERRORS as error:
         finish_distributed(synchronize=False)
         return _error("run", error, debug=args.debug)
+    except RunInterrupted as stop:
+        finish_distributed(synchronize=False)
+        print(f"\nattnlab run: interrupted; resume with: attnlab run {stop.experiment} --resume "
+              f"--out {shlex.quote(str(stop.run_dir))}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        finish_distributed(synchronize=False)
+        print("\nattnlab run: interrupted before the run started", file=sys.stderr)
+        return EXIT_INTERRUPTED
     code = _print_result(result, check=args.check)
     # under torchrun every rank that finished waits for the others before the group goes
     finish_distributed(synchronize=result.status == "finished")
@@ -200,39 +236,77 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """``attnlab reproduce``: every runnable experiment, one combined report."""
+    out, scale, seed, only = args.out, args.scale, args.seed, args.only
     try:
+        if args.resume is not None:
+            if out is not None and Path(out) != Path(args.resume):
+                raise ConfigError("--resume DIR names the folder: leave out --out")
+            out = args.resume
+            recorded = recorded_settings(out)
+            scale = scale if scale is not None else recorded["scale"]
+            seed = seed if seed is not None else recorded["seed"]
+            only = only if only is not None else recorded["only"]
         outcome = reproduce(
-            scale=args.scale,
-            out=args.out,
-            seed=args.seed,
+            scale=scale or "quick",
+            out=out,
+            seed=0 if seed is None else seed,
             data_dir=args.data_dir,
             device=args.device,
             progress=not args.quiet,
             quiet=args.quiet,
-            only=args.only,
+            only=only,
             argv=getattr(args, "argv", None),
             debug=args.debug,
+            threads=args.threads,
+            keep_checkpoints=args.keep_checkpoints,
+            resume=args.resume is not None,
+            echo=None if _is_secondary_rank() else _echo,
         )
     except _USAGE_ERRORS as error:
         finish_distributed(synchronize=False)
         return _error("reproduce", error, debug=args.debug)
+    except KeyboardInterrupt:
+        finish_distributed(synchronize=False)
+        print("\nattnlab reproduce: interrupted before the first run started", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finish_distributed(synchronize=all(r.status == "finished" for r in outcome.runs))
+    code = _reproduce_status(outcome, check=args.check)
+    if _is_secondary_rank():
+        return code
+    _print_outcome(outcome, scale=scale or "quick")
+    if outcome.interrupted:
+        print(f"\nattnlab reproduce: interrupted; resume with: attnlab reproduce --resume "
+              f"{shlex.quote(str(outcome.out_dir))}", file=sys.stderr)
+    return code
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+def _reproduce_status(outcome: ReproduceResult, *, check: bool) -> int:
+    """130 interrupted; 3 a run failed or could not start; 1 ``--check`` and a target missed."""
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
     code = 0
     for result in outcome.runs:
         if result.status != "finished":
             code = EXIT_RUN_FAILED
-        elif args.check and result.missed and code == 0:
+        elif check and result.missed and code == 0:
             code = EXIT_CHECK_FAILED
     if outcome.errors:
         code = code or EXIT_RUN_FAILED
-    if _is_secondary_rank():
-        return code
+    return code
+
+
+def _print_outcome(outcome: ReproduceResult, *, scale: str) -> None:
     print()
-    print(f"reproduce ({args.scale} scale) in {outcome.duration_s:.1f} s -> {outcome.out_dir}")
+    print(f"reproduce ({scale} scale) in {outcome.duration_s:.1f} s -> {outcome.out_dir}")
     for result in outcome.runs:
         counts = {s: sum(c.status == s for c in result.checks) for s in ("pass", "fail")}
         cpu = "" if result.cpu_s is None else f" (CPU {result.cpu_s:.1f} s)"
-        print(f"  {result.experiment}: {result.status} in {result.duration_s:.1f} s{cpu}, "
+        kept = " (kept from before)" if result.experiment in outcome.reused else ""
+        print(f"  {result.experiment}: {result.status} in {result.duration_s:.1f} s{cpu}{kept}, "
               f"{counts['pass']} target(s) passed, {counts['fail']} missed")
         for name, replacement in result.data_fallbacks.items():
             print(f"    data source: {name} missing, used {replacement}")
@@ -241,12 +315,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     for name, reason in outcome.errors:
         print(f"  {name}: not run ({reason})")
     for result in outcome.runs:
+        if result.status == "interrupted":
+            continue
         print()
         print(f"[{result.experiment}]")
         print(format_checks(result))
+    missed = [f"{r.experiment}: {c.target.metric}" for r in outcome.runs for c in r.missed]
+    if missed:
+        print(f"\n{len(missed)} target(s) missed (exit status 1 with --check): "
+              + "; ".join(missed))
     if outcome.report is not None:
         print(f"\nreport: {outcome.report}")
-    return code
 
 
 def cmd_report(args: argparse.Namespace) -> int:

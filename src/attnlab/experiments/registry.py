@@ -3,14 +3,16 @@
 An :class:`Experiment` bundles a claim from a paper, the paper, a frozen config dataclass whose
 defaults are the paper's hyper-parameters, the ``smoke``/``quick``/``full`` scales, the targets the
 run is checked against, the expected CPU time, the datasets it needs and the function that runs it.
-Experiment packages register themselves when imported; the registry imports the packages named in
-:data:`attnlab.experiments.EXPERIMENT_PACKAGES` on first use.
+
+The built-in experiments are the packages listed in :data:`EXPERIMENT_PACKAGES`; the registry
+imports them on its first lookup (each package's ``__init__`` calls :func:`register_experiment`),
+so that one broken package is reported without taking the others down. The names are kept in
+the ``name -> entry`` registry of :class:`attnlab.core.registry.Registry`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
 import importlib.resources
 import logging
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from attnlab.core.registry import Paper
+from attnlab.core.registry import Paper, Registry, UnknownNameError
 from attnlab.experiments.overrides import (
     ConfigError,
     apply_overrides,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from attnlab.experiments.context import RunContext
 
 __all__ = [
+    "EXPERIMENT_PACKAGES",
     "SCALES",
     "DataRequirement",
     "Experiment",
@@ -48,9 +51,30 @@ __all__ = [
 ConfigT = TypeVar("ConfigT")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
+#: Experiment packages (sub-folders of :mod:`attnlab.experiments`) registered on first use, in
+#: listing order. A new experiment is added here.
+EXPERIMENT_PACKAGES: tuple[str, ...] = (
+    "demo_retrieval",
+    "jaderberg2015_distorted_mnist",
+    "jaderberg2015_cluttered_mnist",
+    "jaderberg2015_mnist_addition",
+    "hu2018_se_accounting",
+    "hu2018_se_overhead",
+    "hu2018_se_fashion_mnist",
+    "vaswani2017_param_counts",
+    "vaswani2017_translation",
+    "vinyals2015_pointer",
+    "yang2016_han_reuters",
+    "velickovic2018_gat_cora",
+    "lu2016_coattention_sort_of_clevr",
+    "bahdanau2015_length",
+    "luong2015_local_vs_global",
+    "sukhbaatar2015_memn2n_babi",
+)
 
-class UnknownExperimentError(LookupError):
-    """No experiment is registered under the requested name."""
+
+class UnknownExperimentError(UnknownNameError):
+    """No experiment is registered under the requested name (a :class:`LookupError`)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,9 @@ class DataRequirement:
         fallback: what is read instead when the data is missing (``None``: nothing; the
             experiment cannot run without the data).
         fallback_scales: the scales at which the fallback may be used.
+        used_metric: for data the experiment may leave unread even when present (an optional
+            part of the run), the metric that says whether it was read (``0`` = not read); the
+            run then records the source as not used instead of "real".
 
     Example:
         >>> req = DataRequirement("toy", "toy files", lambda d: "toy.bin not found",
@@ -87,6 +114,7 @@ class DataRequirement:
     missing: Callable[[Path | None], str | None]
     fallback: str | None = None
     fallback_scales: tuple[str, ...] = ("smoke", "quick")
+    used_metric: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fallback_scales", tuple(self.fallback_scales))
@@ -112,6 +140,7 @@ class DataRequirement:
         *,
         fallback: str | None = None,
         fallback_scales: tuple[str, ...] = ("smoke", "quick"),
+        used_metric: str | None = None,
     ) -> DataRequirement:
         """A requirement for an :class:`attnlab.data.resources.Resource` (anything with ``name``,
         ``missing_files(data_dir)`` and ``directory(data_dir)``): available when no file is
@@ -124,7 +153,8 @@ class DataRequirement:
                 return None
             return f"{', '.join(absent)} not found under {resource.directory(data_dir)}"
 
-        return cls(str(resource.name), description, missing, fallback, fallback_scales)
+        return cls(str(resource.name), description, missing, fallback, fallback_scales,
+                   used_metric)
 
     def fallback_at(self, scale: str) -> str | None:
         """The fallback allowed at ``scale``, or ``None``."""
@@ -288,7 +318,7 @@ class ExperimentRegistry:
 
     Args:
         entries: experiments to start with.
-        load_builtin: import :data:`attnlab.experiments.EXPERIMENT_PACKAGES` on first lookup.
+        load_builtin: import the packages of :data:`EXPERIMENT_PACKAGES` on first lookup.
 
     Example:
         >>> registry = ExperimentRegistry()
@@ -297,7 +327,9 @@ class ExperimentRegistry:
     """
 
     def __init__(self, entries: Iterable[Experiment[Any]] = (), *, load_builtin: bool = False):
-        self._entries: dict[str, Experiment[Any]] = {}
+        self._entries: Registry[Experiment[Any]] = Registry(
+            "experiment", unknown_error=UnknownExperimentError
+        )
         self._broken: dict[str, str] = {}
         self._pending_builtin = load_builtin
         for entry in entries:
@@ -307,8 +339,6 @@ class ExperimentRegistry:
         if not self._pending_builtin:
             return
         self._pending_builtin = False  # set first: the imports below register into this registry
-        from attnlab.experiments import EXPERIMENT_PACKAGES
-
         # One broken package must not take every other experiment down with it: it is
         # recorded (``broken()``, ``get`` raises for it, ``reproduce`` reports it) and logged.
         for package in EXPERIMENT_PACKAGES:
@@ -335,15 +365,12 @@ class ExperimentRegistry:
         """
         if not isinstance(experiment, Experiment):
             raise TypeError(f"expected an Experiment, got {type(experiment).__name__}")
-        if experiment.name in self._entries:
-            raise ValueError(f"experiment {experiment.name!r} is already registered")
-        self._entries[experiment.name] = experiment
-        return experiment
+        return self._entries.register(experiment.name, experiment)
 
     def unregister(self, name: str) -> None:
         """Remove ``name`` (raises :class:`UnknownExperimentError` when absent)."""
         self.get(name)
-        del self._entries[name]
+        self._entries.unregister(name)
 
     def get(self, name: str) -> Experiment[Any]:
         """The experiment called ``name``.
@@ -357,16 +384,7 @@ class ExperimentRegistry:
                 f"experiment package attnlab.experiments.{name} failed to import: "
                 f"{self._broken[name]}"
             )
-        try:
-            return self._entries[name]
-        except KeyError:
-            names = sorted(self._entries)
-            close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            listing = ", ".join(names) if names else "none"
-            raise UnknownExperimentError(
-                f"unknown experiment {name!r}{hint} (registered: {listing})"
-            ) from None
+        return self._entries[name]
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

@@ -14,7 +14,6 @@ import dataclasses
 import logging
 import numbers
 import os
-import random
 import sys
 import time
 import traceback
@@ -25,14 +24,14 @@ from typing import Any
 
 import torch
 
+from attnlab.data.resources import default_cache_dir as default_data_dir
 from attnlab.experiments.context import RunContext
 from attnlab.experiments.overrides import ConfigError, config_to_dict, parse_overrides
 from attnlab.experiments.registry import (
     Experiment,
-    current_registry,
     get_experiment,
-    list_experiments,
 )
+from attnlab.experiments.threads import ThreadPolicy, resolve_threads, use_threads
 from attnlab.report.checks import CheckResult, check_targets, format_value
 from attnlab.report.environment import collect_environment, now_iso
 from attnlab.report.files import ReportError, atomic_write_json
@@ -43,19 +42,23 @@ from attnlab.report.rundir import (
     LOG_FILE,
     METRICS_FILE,
     RunDirectory,
-    RunLock,
-    check_writable,
     default_run_dir,
 )
-from attnlab.train.distributed import DistributedContext, broadcast_object, init_distributed
+from attnlab.train.distributed import (
+    DistributedContext,
+    broadcast_object,
+    distributed_env,
+    init_distributed,
+)
+from attnlab.train.distributed import resolve_device as _train_device
+from attnlab.train.seeding import seed_everything
 
 __all__ = [
     "DATA_ENV",
     "DataUnavailableError",
-    "ReproduceResult",
+    "RunInterrupted",
     "RunResult",
     "format_checks",
-    "reproduce",
     "resolve_data_dir",
     "resolve_device",
     "run_experiment",
@@ -106,18 +109,6 @@ class RunResult:
         return [c for c in self.checks if c.failed]
 
 
-@dataclass(frozen=True)
-class ReproduceResult:
-    """The outcome of :func:`reproduce`: runs, skipped experiments with reasons, the report."""
-
-    out_dir: Path
-    runs: list[RunResult]
-    skipped: list[tuple[str, str]]
-    report: Path | None
-    duration_s: float
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-
 def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
     """``data_dir`` if given, else ``$ATTNLAB_DATA`` if set, else ``None`` (loader default)."""
     if data_dir is not None and str(data_dir) != "":
@@ -132,33 +123,26 @@ def resolve_device(device: str | torch.device) -> torch.device:
     Raises:
         ConfigError: CUDA is asked but unavailable, or the name is not a device.
     """
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        resolved = torch.device(device)
+        resolved = torch.device(device) if str(device) != "auto" else None
     except (RuntimeError, TypeError) as error:
         raise ConfigError(f"--device {device!r} is not a device name ({error})") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device!r}: CUDA is not available on this machine")
-    if resolved.type not in ("cpu", "cuda"):
+    if resolved is not None and resolved.type not in ("cpu", "cuda"):
         raise ConfigError(f"--device {device!r}: only cpu, cuda[:N] and auto are supported")
+    if resolved is not None and resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device!r}: CUDA is not available on this machine")
+    if resolved is None:
+        return _train_device("auto")
     return resolved
 
 
-def _process_rank() -> tuple[int, int]:
+def process_rank() -> tuple[int, int]:
     """``(rank, world_size)`` from the variables ``torchrun`` sets (``(0, 1)`` otherwise)."""
     try:
-        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        rank, _, world_size = distributed_env()
     except ValueError as error:
-        raise ConfigError(f"RANK/WORLD_SIZE must be integers ({error})") from error
-
-
-def _seed_everything(seed: int) -> None:
-    import numpy
-
-    random.seed(seed)
-    numpy.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+        raise ConfigError(str(error)) from error
+    return rank, world_size
 
 
 def _clean_metrics(name: str, raw: Any) -> dict[str, float]:
@@ -227,6 +211,68 @@ def _paper_dict(experiment: Experiment[Any]) -> dict[str, Any] | None:
     return None if experiment.paper is None else dataclasses.asdict(experiment.paper)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; its folder holds the last checkpoint and ``run.json`` says
+    ``"interrupted"``. ``attnlab run NAME --resume --out DIR`` continues it."""
+
+    def __init__(self, experiment: str, run_dir: Path) -> None:
+        super().__init__(f"{experiment} interrupted")
+        self.experiment = experiment
+        self.run_dir = run_dir
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A run checked before anything is written: configuration, data, device, threads."""
+
+    exp: Experiment[Any]
+    config: Any
+    pairs: dict[str, str]
+    device: torch.device
+    data_path: Path | None
+    fallbacks: dict[str, str]
+    threads: ThreadPolicy
+
+
+def _plan(
+    experiment: str | Experiment[Any],
+    *,
+    scale: str,
+    overrides: Sequence[str] | Mapping[str, str],
+    device: str | torch.device,
+    data_dir: str | Path | None,
+    threads: int | None,
+) -> _Plan:
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    pairs = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    config = exp.make_config(scale, pairs)
+    torch_device = resolve_device(device)
+    try:
+        policy = resolve_threads(threads, scale)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"--threads: {error}") from error
+    data_path = resolve_data_dir(data_dir)
+    missing = exp.data_missing(data_path, scale)
+    if missing:
+        raise DataUnavailableError(missing_data_message(exp, data_path, scale, missing))
+    return _Plan(exp, config, pairs, torch_device, data_path,
+                 dict(exp.data_fallbacks(data_path, scale)), policy)
+
+
+def missing_data_message(
+    exp: Experiment[Any], data_path: Path | None, scale: str, missing: Sequence[str]
+) -> str:
+    """Why ``exp`` cannot run at ``scale``: the folder searched, the files, how to get them."""
+    where = (str(data_path) if data_path is not None
+             else f"{default_data_dir()} (${DATA_ENV} is not set)")
+    hint = (" (the smoke/quick scales would use a stand-in)"
+            if scale == "full" and not exp.data_missing(data_path, "quick") else "")
+    return (f"experiment {exp.name} cannot run at scale {scale}: data missing under {where}: "
+            + "; ".join(missing) + hint
+            + f". Get it with: attnlab data fetch NAME --data-dir DIR (attnlab data list shows "
+            f"which datasets can be fetched), or point ${DATA_ENV} at a folder holding it")
+
+
 def run_experiment(
     experiment: str | Experiment[Any],
     *,
@@ -241,6 +287,8 @@ def run_experiment(
     argv: Sequence[str] | None = None,
     resume: bool = False,
     debug: bool = False,
+    threads: int | None = None,
+    keep_checkpoints: bool = False,
 ) -> RunResult:
     """Run one experiment into its run directory and return what it measured.
 
@@ -258,6 +306,10 @@ def run_experiment(
         resume: reopen ``out`` (a run of the same experiment and configuration) and continue.
         debug: also print the traceback of a failure on the terminal (it is always in
             ``log.txt``).
+        threads: torch's intra-op threads for the run (default: the policy of
+            :mod:`attnlab.experiments.threads`); recorded in ``run.json``, restored afterwards.
+        keep_checkpoints: keep the ``*.pt`` files of a finished run (by default they are
+            removed when it finishes: only an unfinished run needs them, to resume).
 
     Under ``torchrun`` every process calls this with the same arguments (``out`` required):
     the process group is created once, rank 0 writes the run directory, the report and the
@@ -265,76 +317,98 @@ def run_experiment(
 
     Returns:
         A :class:`RunResult`. A failure inside the experiment does not raise: it is recorded in
-        the run directory and the result (``status == "failed"``); ``KeyboardInterrupt`` is
-        recorded and re-raised.
+        the run directory and the result (``status == "failed"``). Ctrl-C is recorded
+        (``status == "interrupted"``) and raised as :class:`RunInterrupted`.
 
     Raises:
-        UnknownExperimentError, ConfigError: bad name, scale, overrides or device (nothing is
-            written).
+        UnknownExperimentError, ConfigError: bad name, scale, overrides, device or thread count
+            (nothing is written).
         DataUnavailableError: a dataset is missing (nothing is written).
         ReportError: the output folder cannot be used (nothing is run).
+        RunInterrupted: Ctrl-C during the run.
     """
-    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
-    pairs = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    config = exp.make_config(scale, pairs)
-    torch_device = resolve_device(device)
-    data_path = resolve_data_dir(data_dir)
-    missing = exp.data_missing(data_path, scale)
-    if missing:
-        where = str(data_path) if data_path is not None else f"the default location (${DATA_ENV})"
-        hint = (" (the smoke/quick scales would use a stand-in)"
-                if scale == "full" and not exp.data_missing(data_path, "quick") else "")
-        raise DataUnavailableError(
-            f"experiment {exp.name} cannot run at scale {scale}: data missing under {where}: "
-            + "; ".join(missing) + hint
-        )
-    fallbacks = exp.data_fallbacks(data_path, scale)
-    _, world_size = _process_rank()
+    plan = _plan(experiment, scale=scale, overrides=overrides, device=device, data_dir=data_dir,
+                 threads=threads)
+    exp = plan.exp
+    _, world_size = process_rank()
     if world_size > 1 and out is None:
         raise ConfigError(
             "under torchrun pass --out, so that every process agrees on the run directory"
         )
-    job = _join_job(torch_device) if world_size > 1 else None
-    if job is not None and not job.is_main:
-        assert out is not None
-        return _run_secondary(exp, config, job, scale=scale, seed=seed, data_dir=data_path,
-                              out=Path(out), device=torch_device, resume=resume,
-                              fallbacks=fallbacks)
-    try:
-        run, logger, ctx = _open_run(
-            exp, config, scale=scale, pairs=pairs, seed=seed, data_path=data_path, out=out,
-            torch_device=torch_device, progress=progress, quiet=quiet, argv=argv,
-            resume=resume, fallbacks=fallbacks, debug=debug,
-        )
-    except BaseException as setup_error:
-        _announce_setup(job, f"{type(setup_error).__name__}: {setup_error}")
-        raise
-    _announce_setup(job, None)
+    job = _join_job(plan.device) if world_size > 1 else None
+    with use_threads(plan.threads.threads):
+        if job is not None and not job.is_main:
+            assert out is not None
+            return _run_secondary(plan, job, scale=scale, seed=seed, out=Path(out),
+                                  resume=resume)
+        try:
+            run, logger, ctx = _open_run(
+                plan, scale=scale, seed=seed, out=out, progress=progress, quiet=quiet,
+                argv=argv, resume=resume, debug=debug,
+            )
+        except BaseException as setup_error:
+            _announce_setup(job, f"{type(setup_error).__name__}: {setup_error}")
+            raise
+        _announce_setup(job, None)
+        done = _execute(plan, ctx, logger, seed)
+        status, error, report_path = _record(run, ctx, plan, done, scale=scale, logger=logger,
+                                             keep_checkpoints=keep_checkpoints)
+    if done.interrupted:
+        raise RunInterrupted(exp.name, run.path)
+    if job is not None and status == "finished":
+        # every rank reports rank 0's metrics, so --check gives every rank the same verdict
+        # (a failed rank 0 exits at once instead, and torchrun stops the others)
+        broadcast_object((status, done.metrics), job)
+    checks = check_targets(exp.targets, done.metrics, scale=scale)
+    return RunResult(exp.name, run.path, status, done.metrics, checks, error, done.duration,
+                     report_path, plan.fallbacks, done.cpu_s)
+
+
+@dataclass(frozen=True)
+class _Executed:
+    metrics: dict[str, float]
+    status: str
+    error: str | None
+    duration: float
+    cpu_s: float
+    interrupted: bool
+
+
+def _execute(plan: _Plan, ctx: RunContext, logger: logging.Logger, seed: int) -> _Executed:
+    """Call the experiment; failures and Ctrl-C are caught and returned, not raised."""
     metrics: dict[str, float] = {}
     error: str | None = None
     status = "failed"
-    interrupted: BaseException | None = None
-    _seed_everything(seed)
+    interrupted = False
+    seed_everything(seed)
     start = time.perf_counter()
     cpu_start = time.process_time()
     try:
-        metrics = _clean_metrics(exp.name, exp.run(config, ctx))
+        metrics = _clean_metrics(plan.exp.name, plan.exp.run(plan.config, ctx))
         status = "finished"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         _log_failure(logger, error)
-    except KeyboardInterrupt as exc:
-        error = "KeyboardInterrupt: interrupted"
+    except KeyboardInterrupt:
+        status, error, interrupted = "interrupted", "KeyboardInterrupt: interrupted", True
         logger.error("run interrupted")
-        interrupted = exc
-    duration = time.perf_counter() - start
     # CPU time of this process: on a shared machine it tells the work from the waiting
-    cpu_s = time.process_time() - cpu_start
+    return _Executed(metrics, status, error, time.perf_counter() - start,
+                     time.process_time() - cpu_start, interrupted)
+
+
+def _record(
+    run: RunDirectory, ctx: RunContext, plan: _Plan, done: _Executed, *, scale: str,
+    logger: logging.Logger, keep_checkpoints: bool,
+) -> tuple[str, str | None, Path | None]:
+    """Write the outcome and the report; release the folder. Returns (status, error, report)."""
+    status, error = done.status, done.error
     report_path: Path | None = None
     try:
         try:
-            _finish(run, ctx, exp, scale=scale, metrics=metrics, status=status, error=error,
-                    duration=duration, cpu_s=cpu_s)
+            _finish(run, ctx, plan.exp, scale=scale, metrics=done.metrics, status=status,
+                    error=error, duration=done.duration, cpu_s=done.cpu_s,
+                    keep_checkpoints=keep_checkpoints)
         except OSError as write_error:
             # a full disk or a vanished folder: the run fails with one clear line (the last good
             # checkpoint is untouched, so --resume continues once space is freed)
@@ -352,36 +426,25 @@ def run_experiment(
     finally:
         _close_logger(logger)
         run.release()
-    if interrupted is not None:
-        raise interrupted
-    if job is not None and status == "finished":
-        # every rank reports rank 0's metrics, so --check gives every rank the same verdict
-        # (a failed rank 0 exits at once instead, and torchrun stops the others)
-        broadcast_object((status, metrics), job)
-    checks = check_targets(exp.targets, metrics, scale=scale)
-    return RunResult(exp.name, run.path, status, metrics, checks, error, duration, report_path,
-                     fallbacks, cpu_s)
+    return status, error, report_path
 
 
 def _open_run(
-    exp: Experiment[Any],
-    config: Any,
+    plan: _Plan,
     *,
     scale: str,
-    pairs: Mapping[str, str],
     seed: int,
-    data_path: Path | None,
     out: str | Path | None,
-    torch_device: torch.device,
     progress: bool,
     quiet: bool,
     argv: Sequence[str] | None,
     resume: bool,
-    fallbacks: Mapping[str, str],
     debug: bool,
 ) -> tuple[RunDirectory, logging.Logger, RunContext]:
     """Create (or reopen) the run directory, record the run's metadata, open its log."""
-    config_dict = config_to_dict(config)
+    exp, pairs, data_path, fallbacks = plan.exp, plan.pairs, plan.data_path, plan.fallbacks
+    torch_device = plan.device
+    config_dict = config_to_dict(plan.config)
     run = RunDirectory.create(out if out is not None else default_run_dir(exp.name), resume=resume)
     # the folder is locked from here: every way out of this function but success releases it
     try:
@@ -396,6 +459,11 @@ def _open_run(
                 raise ConfigError(
                     f"cannot resume {str(run.path)!r} with a different configuration; "
                     "use the same --scale and --set values"
+                )
+            if run.meta.get("status") == "finished":
+                raise ConfigError(
+                    f"cannot resume {str(run.path)!r}: its run already finished (see "
+                    "metrics.json); start a new run with another --out"
                 )
             run.remove_stale_temporaries()
         run.write_json(CONFIG_FILE, config_dict)
@@ -415,6 +483,7 @@ def _open_run(
             argv=list(argv) if argv is not None else None,
             data_dir=None if data_path is None else str(data_path),
             device=str(torch_device),
+            threads=plan.threads.to_dict(),
             environment=collect_environment(torch_device),
             started=now_iso(),
             finished=None,
@@ -475,17 +544,13 @@ def _announce_setup(job: DistributedContext | None, error: str | None) -> None:
 
 
 def _run_secondary(
-    exp: Experiment[Any],
-    config: Any,
+    plan: _Plan,
     job: DistributedContext,
     *,
     scale: str,
     seed: int,
-    data_dir: Path | None,
     out: Path,
-    device: torch.device,
     resume: bool,
-    fallbacks: Mapping[str, str],
 ) -> RunResult:
     """A non-zero rank of a ``torchrun`` job: run the experiment, write and print nothing.
 
@@ -493,6 +558,8 @@ def _run_secondary(
     train the shared model with rank 0), and returns rank 0's metrics, so that ``--check`` gives
     every rank the same verdict.
     """
+    exp, config, data_dir, device = plan.exp, plan.config, plan.data_path, plan.device
+    fallbacks = plan.fallbacks
     setup_error = broadcast_object(None, job)
     if setup_error is not None:
         raise ReportError(f"rank 0 could not start the run: {setup_error}")
@@ -503,7 +570,7 @@ def _run_secondary(
     logger.addHandler(logging.NullHandler())
     ctx = RunContext(exp.name, scale, out, seed, data_dir, device, False, logger, resume=resume,
                      is_main=False)
-    _seed_everything(seed)
+    seed_everything(seed)
     start = time.perf_counter()
     cpu_start = time.process_time()
     metrics: dict[str, float] = {}
@@ -522,11 +589,21 @@ def _run_secondary(
                      time.process_time() - cpu_start)
 
 
+def _prune_checkpoints(folder: Path) -> None:
+    """A finished run needs no checkpoint to resume: drop the weight files (the largest part of
+    a run folder) and keep the training event logs."""
+    if folder.is_dir():
+        for path in folder.rglob("*.pt"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 def _finish(
     run: RunDirectory,
     ctx: RunContext,
     exp: Experiment[Any],
     *,
+    keep_checkpoints: bool,
     scale: str,
     metrics: dict[str, float],
     status: str,
@@ -551,6 +628,14 @@ def _finish(
                 ctx.logger.warning("no learning-curve plot: %s", plot_error)
     if status == "finished":
         atomic_write_json(run.path / METRICS_FILE, metrics)
+        sources = dict(run.meta.get("data_sources") or {})
+        for requirement in exp.datasets:  # present but left unread: not "real"
+            if requirement.used_metric is not None and metrics.get(requirement.used_metric) == 0:
+                sources[requirement.name] = "not used by this run"
+        if sources != run.meta.get("data_sources"):
+            run.update_meta(data_sources=sources)
+        if not keep_checkpoints:
+            _prune_checkpoints(run.path / "checkpoints")
     checks = check_targets(exp.targets, metrics, scale=scale)
     run.update_meta(
         status=status,
@@ -558,6 +643,7 @@ def _finish(
         finished=now_iso(),
         duration_s=round(duration, 3),
         cpu_s=round(cpu_s, 3),
+        checkpoints="kept" if keep_checkpoints or status != "finished" else "removed",
         plots=ctx.plots,
         missing_plots=ctx.missing_plots,
         checks=[
@@ -597,134 +683,3 @@ def format_checks(result: RunResult) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in [header, *rows]]
     return "\n".join(lines)
-
-
-def reproduce(
-    *,
-    scale: str = "quick",
-    out: str | Path | None = None,
-    seed: int = 0,
-    data_dir: str | Path | None = None,
-    device: str | torch.device = "cpu",
-    progress: bool = True,
-    quiet: bool = False,
-    only: Sequence[str] | None = None,
-    argv: Sequence[str] | None = None,
-    debug: bool = False,
-) -> ReproduceResult:
-    """Run every registered experiment whose data is available; one combined report.
-
-    Experiments whose data is missing are skipped with the reason, unless their data requirement
-    names a fallback allowed at ``scale`` (then they run on it, and the run records it); a run
-    that fails is recorded and the others still run. The folder ``out`` (default
-    ``./runs/reproduce-<scale>-<time>``) gets one sub-folder per experiment, ``summary.json``
-    and ``report.html``.
-
-    Raises:
-        ConfigError: unknown scale or device. UnknownExperimentError: a name in ``only`` (names,
-            each possibly a comma-separated list: ``["a,b", "c"]``).
-        ReportError: ``out`` is not writable.
-    """
-    from attnlab.experiments.registry import SCALES
-
-    if scale not in SCALES:
-        raise ConfigError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
-    resolve_device(device)
-    names = [n.strip() for item in only or () for n in item.split(",") if n.strip()]
-    experiments = [get_experiment(n) for n in names] if names else list_experiments()
-    broken = {} if names else current_registry().broken()
-    rank, world_size = _process_rank()
-    if world_size > 1 and out is None:
-        raise ConfigError(
-            "under torchrun pass --out, so that every process agrees on the run directory"
-        )
-    main_process = rank == 0
-    root = Path(out) if out is not None else default_run_dir(f"reproduce-{scale}")
-    root_lock: RunLock | None = None
-    if main_process:
-        check_writable(root)
-        root_lock = RunLock.acquire(root)  # one reproduce per folder, for its whole life
-    try:
-        return _reproduce_into(
-            root, experiments, broken, scale=scale, seed=seed, data_path=resolve_data_dir(
-                data_dir), device=device, progress=progress, quiet=quiet, argv=argv,
-            debug=debug, main_process=main_process, distributed=world_size > 1,
-        )
-    finally:
-        if root_lock is not None:
-            root_lock.release()
-
-
-def _reproduce_into(
-    root: Path,
-    experiments: Sequence[Experiment[Any]],
-    broken: Mapping[str, str],
-    *,
-    scale: str,
-    seed: int,
-    data_path: Path | None,
-    device: str | torch.device,
-    progress: bool,
-    quiet: bool,
-    argv: Sequence[str] | None,
-    debug: bool,
-    main_process: bool,
-    distributed: bool,
-) -> ReproduceResult:
-    started = now_iso()
-    start = time.perf_counter()
-    runs: list[RunResult] = []
-    skipped: list[tuple[str, str]] = []
-    errors: list[tuple[str, str]] = [
-        (package, f"could not import: {error}") for package, error in broken.items()
-    ]
-
-    def write_summary() -> None:
-        if not main_process:
-            return
-        atomic_write_json(root / "summary.json", {
-            "scale": scale,
-            "seed": seed,
-            "argv": list(argv) if argv is not None else None,
-            "started": started,
-            "duration_s": round(time.perf_counter() - start, 3),
-            "runs": [
-                {"name": r.experiment, "dir": r.run_dir.name, "status": r.status,
-                 "duration_s": round(r.duration_s, 3),
-                 "cpu_s": None if r.cpu_s is None else round(r.cpu_s, 3),
-                 "pass": sum(c.status == "pass" for c in r.checks),
-                 "fail": sum(c.status == "fail" for c in r.checks),
-                 "data_fallbacks": r.data_fallbacks}
-                for r in runs
-            ],
-            "skipped": [{"name": n, "reason": r} for n, r in [*skipped, *errors]],
-        })
-
-    for exp in experiments:
-        missing = exp.data_missing(data_path, scale)
-        if missing:
-            skipped.append((exp.name, "data missing: " + "; ".join(missing)))
-            continue
-        try:
-            runs.append(run_experiment(
-                exp, scale=scale, seed=seed, data_dir=data_path, out=root / exp.name,
-                device=device, progress=progress, quiet=quiet, argv=argv, debug=debug,
-            ))
-        except (ConfigError, ReportError, DataUnavailableError) as error:
-            errors.append((exp.name, f"could not start: {error}"))
-        write_summary()
-        if distributed and runs and runs[-1].experiment == exp.name \
-                and runs[-1].status != "finished":
-            # the other ranks may still be inside this run's collectives: stop here (torchrun
-            # then ends the job) rather than start the next run out of step with them
-            errors.append(("reproduce", f"stopped after {exp.name} failed under torchrun"))
-            break
-    write_summary()
-    report: Path | None = None
-    try:
-        if main_process:
-            report = write_report([root], title=f"attnlab reproduce ({scale} scale)")
-    except ReportError as error:
-        errors.append(("report", str(error)))
-    return ReproduceResult(root, runs, skipped, report, time.perf_counter() - start, errors)
-

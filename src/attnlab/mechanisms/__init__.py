@@ -30,6 +30,13 @@ from attnlab.mechanisms.coattention import (
     ParallelCoAttentionOutput,
 )
 from attnlab.mechanisms.flex import flex_attention_available, flex_sliding_window_attention
+from attnlab.mechanisms.graph import (
+    GraphAttention,
+    GraphAttentionOutput,
+    add_self_loops,
+    check_edge_index,
+    to_sparse_features,
+)
 from attnlab.mechanisms.hard import (
     HARD_ATTENTION_MODES,
     HardAttention,
@@ -85,6 +92,8 @@ __all__ = [
     "FeatureWiseAttention",
     "FeatureWiseAttentionOutput",
     "GeneralAttention",
+    "GraphAttention",
+    "GraphAttentionOutput",
     "HardAttention",
     "HardAttentionOutput",
     "HierarchicalAttention",
@@ -104,10 +113,13 @@ __all__ = [
     "SlidingWindowAttention",
     "StructuredSelfAttention",
     "StructuredSelfAttentionOutput",
+    "add_self_loops",
+    "check_edge_index",
     "flex_attention_available",
     "flex_sliding_window_attention",
     "reinforce_loss",
     "sliding_window_attention",
     "structured_penalty",
+    "to_sparse_features",
     "window_to_dense",
 ]

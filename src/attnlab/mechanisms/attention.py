@@ -20,7 +20,7 @@ Convention:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +39,7 @@ from attnlab.core.scores import (
     LocationScore,
     ScaledDotScore,
     Score,
-    build_score,
+    resolve_score,
 )
 
 __all__ = [
@@ -153,22 +153,16 @@ class Attention(nn.Module):
         self.value_dim = self.key_dim if value_dim is None else check_size(value_dim, "value_dim")
         check_probability(dropout, "dropout")
         self.dropout = float(dropout)
-        if isinstance(score, str):
-            score = build_score(
-                score,
-                query_dim=self.query_dim,
-                key_dim=self.key_dim,
-                hidden_dim=hidden_dim,
-                device=device,
-                dtype=dtype,
-            )
-        elif isinstance(score, Score):
+        if isinstance(score, Score):
             self._check_score_dims(score)
-        else:
-            raise TypeError(
-                f"score must be a score name or a Score instance, got {type(score).__name__}"
-            )
-        self.score = score
+        self.score = resolve_score(
+            score,
+            query_dim=self.query_dim,
+            key_dim=self.key_dim,
+            hidden_dim=hidden_dim,
+            device=device,
+            dtype=dtype,
+        )
         self.distribution = resolve_distribution(distribution)
 
     def _check_score_dims(self, score: Score) -> None:
@@ -246,6 +240,79 @@ class Attention(nn.Module):
         )
 
 
+class _FixedScoreAttention(Attention):
+    """Base of the named mechanisms below: :class:`Attention` whose score is ``score_cls``.
+
+    ``score_args`` names the arguments of the constructor that the score takes as well (its
+    feature sizes; ``device`` and ``dtype`` when it has parameters). A subclass whose score has
+    options of its own spells them in its signature and passes them on through
+    :meth:`_init_score`.
+    """
+
+    score_cls: ClassVar[type[Score]]
+    score_args: ClassVar[tuple[str, ...]] = ("query_dim", "key_dim", "device", "dtype")
+
+    def __init__(
+        self,
+        query_dim: int,
+        key_dim: int | None = None,
+        *,
+        value_dim: int | None = None,
+        distribution: str | Distribution = "softmax",
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self._init_score(query_dim, key_dim, value_dim, distribution, dropout, device, dtype)
+
+    def _init_score(
+        self,
+        query_dim: int,
+        key_dim: int | None,
+        value_dim: int | None,
+        distribution: str | Distribution,
+        dropout: float,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+        **options: Any,
+    ) -> None:
+        """Build ``score_cls`` from ``score_args`` and ``options``, then :class:`Attention`."""
+        shared = {"query_dim": query_dim, "key_dim": key_dim, "device": device, "dtype": dtype}
+        score = self.score_cls(**{name: shared[name] for name in self.score_args}, **options)
+        super().__init__(
+            query_dim,
+            key_dim,
+            value_dim=value_dim,
+            score=score,
+            distribution=distribution,
+            dropout=dropout,
+        )
+
+
+class _HiddenLayerAttention(_FixedScoreAttention):
+    """Base of the attentions whose score has a hidden layer computed in tiles (additive, concat):
+    the score's ``hidden_dim``, ``hidden_bias`` and ``chunk_bytes`` join the constructor."""
+
+    def __init__(
+        self,
+        query_dim: int,
+        key_dim: int | None = None,
+        *,
+        value_dim: int | None = None,
+        hidden_dim: int | None = None,
+        hidden_bias: bool = False,
+        chunk_bytes: int | None = None,
+        distribution: str | Distribution = "softmax",
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self._init_score(
+            query_dim, key_dim, value_dim, distribution, dropout, device, dtype,
+            hidden_dim=hidden_dim, hidden_bias=hidden_bias, chunk_bytes=chunk_bytes,
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Registry examples: small, fast, with a mask that masks something
 # --------------------------------------------------------------------------------------------
@@ -311,7 +378,7 @@ register_mechanism("attention", paper=SURVEY, example=_example_generic, **_TAGS)
 
 
 @register_mechanism("additive", paper=BAHDANAU, example=_example_additive, **_TAGS)
-class AdditiveAttention(Attention):
+class AdditiveAttention(_HiddenLayerAttention):
     """Additive attention of Bahdanau et al. (2015); alias :data:`BahdanauAttention`.
 
     .. math:: e_{ij} = v^\\top \\tanh(W q_i + U k_j), \\qquad
@@ -344,37 +411,7 @@ class AdditiveAttention(Attention):
         (torch.Size([2, 3, 6]), True)
     """
 
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None = None,
-        *,
-        value_dim: int | None = None,
-        hidden_dim: int | None = None,
-        hidden_bias: bool = False,
-        chunk_bytes: int | None = None,
-        distribution: str | Distribution = "softmax",
-        dropout: float = 0.0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        score = AdditiveScore(
-            query_dim,
-            key_dim,
-            hidden_dim=hidden_dim,
-            hidden_bias=hidden_bias,
-            chunk_bytes=chunk_bytes,
-            device=device,
-            dtype=dtype,
-        )
-        super().__init__(
-            query_dim,
-            key_dim,
-            value_dim=value_dim,
-            score=score,
-            distribution=distribution,
-            dropout=dropout,
-        )
+    score_cls = AdditiveScore
 
 
 BahdanauAttention = AdditiveAttention
@@ -382,7 +419,7 @@ BahdanauAttention = AdditiveAttention
 
 
 @register_mechanism("dot", paper=LUONG, example=_example_dot, **_TAGS)
-class DotAttention(Attention):
+class DotAttention(_FixedScoreAttention):
     """Dot-product attention (Luong et al. 2015, eq. 8 "dot").
 
     .. math:: e_{ij} = q_i^\\top k_j, \\qquad \\alpha_{ij} = \\mathrm{softmax}_j(e_{ij})
@@ -405,30 +442,12 @@ class DotAttention(Attention):
         torch.Size([1, 2, 3])
     """
 
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None = None,
-        *,
-        value_dim: int | None = None,
-        distribution: str | Distribution = "softmax",
-        dropout: float = 0.0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        del device, dtype  # no parameters
-        super().__init__(
-            query_dim,
-            key_dim,
-            value_dim=value_dim,
-            score=DotScore(),
-            distribution=distribution,
-            dropout=dropout,
-        )
+    score_cls = DotScore
+    score_args = ()
 
 
 @register_mechanism("scaled_dot", paper=VASWANI, example=_example_scaled_dot, **_TAGS)
-class ScaledDotAttention(Attention):
+class ScaledDotAttention(_FixedScoreAttention):
     """Scaled dot-product attention (Vaswani et al. 2017, eq. 1), single head.
 
     .. math:: \\mathrm{Attention}(Q, K, V) = \\mathrm{softmax}(Q K^\\top / \\sqrt{d_k}) V
@@ -454,6 +473,9 @@ class ScaledDotAttention(Attention):
         True
     """
 
+    score_cls = ScaledDotScore
+    score_args = ()
+
     def __init__(
         self,
         query_dim: int,
@@ -466,20 +488,14 @@ class ScaledDotAttention(Attention):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        del device, dtype  # no parameters
-        score = ScaledDotScore(scale=scale)
-        super().__init__(
-            query_dim,
-            key_dim,
-            value_dim=value_dim,
-            score=score,
-            distribution=distribution,
-            dropout=dropout,
+        self._init_score(
+            query_dim, key_dim, value_dim, distribution, dropout, device, dtype,
+            scale=scale,
         )
 
 
 @register_mechanism("general", paper=LUONG, example=_example_general, **_TAGS)
-class GeneralAttention(Attention):
+class GeneralAttention(_FixedScoreAttention):
     """Bilinear ("general") attention of Luong et al. (2015, eq. 8); alias
     :data:`LuongAttention`.
 
@@ -508,26 +524,7 @@ class GeneralAttention(Attention):
         torch.Size([2, 1, 6])
     """
 
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None = None,
-        *,
-        value_dim: int | None = None,
-        distribution: str | Distribution = "softmax",
-        dropout: float = 0.0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        score = GeneralScore(query_dim, key_dim, device=device, dtype=dtype)
-        super().__init__(
-            query_dim,
-            key_dim,
-            value_dim=value_dim,
-            score=score,
-            distribution=distribution,
-            dropout=dropout,
-        )
+    score_cls = GeneralScore
 
 
 LuongAttention = GeneralAttention
@@ -535,7 +532,7 @@ LuongAttention = GeneralAttention
 
 
 @register_mechanism("concat", paper=LUONG, example=_example_concat, **_TAGS)
-class ConcatAttention(Attention):
+class ConcatAttention(_HiddenLayerAttention):
     """Concat attention of Luong et al. (2015, eq. 8 "concat").
 
     .. math:: e_{ij} = v^\\top \\tanh(W [q_i; k_j]), \\qquad
@@ -562,41 +559,11 @@ class ConcatAttention(Attention):
         torch.Size([2, 3, 5])
     """
 
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None = None,
-        *,
-        value_dim: int | None = None,
-        hidden_dim: int | None = None,
-        hidden_bias: bool = False,
-        chunk_bytes: int | None = None,
-        distribution: str | Distribution = "softmax",
-        dropout: float = 0.0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        score = ConcatScore(
-            query_dim,
-            key_dim,
-            hidden_dim=hidden_dim,
-            hidden_bias=hidden_bias,
-            chunk_bytes=chunk_bytes,
-            device=device,
-            dtype=dtype,
-        )
-        super().__init__(
-            query_dim,
-            key_dim,
-            value_dim=value_dim,
-            score=score,
-            distribution=distribution,
-            dropout=dropout,
-        )
+    score_cls = ConcatScore
 
 
 @register_mechanism("location", paper=LUONG, example=_example_location, **_TAGS)
-class LocationAttention(Attention):
+class LocationAttention(_FixedScoreAttention):
     """Location-based attention of Luong et al. (2015, eq. 9): weights from the query alone.
 
     .. math:: \\alpha_i = \\mathrm{softmax}(W q_i)_{1..L_k}, \\qquad c_i = \\sum_j \\alpha_{ij} v_j
@@ -622,6 +589,9 @@ class LocationAttention(Attention):
         torch.Size([2, 3, 5])
     """
 
+    score_cls = LocationScore
+    score_args = ("query_dim", "device", "dtype")
+
     def __init__(
         self,
         query_dim: int,
@@ -634,19 +604,14 @@ class LocationAttention(Attention):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        score = LocationScore(query_dim, max_length=max_length, device=device, dtype=dtype)
-        super().__init__(
-            query_dim,
-            key_dim,
-            value_dim=value_dim,
-            score=score,
-            distribution=distribution,
-            dropout=dropout,
+        self._init_score(
+            query_dim, key_dim, value_dim, distribution, dropout, device, dtype,
+            max_length=max_length,
         )
 
 
 @register_mechanism("cosine", paper=GRAVES, example=_example_cosine, **_TAGS)
-class CosineAttention(Attention):
+class CosineAttention(_FixedScoreAttention):
     """Content-based (cosine) attention of the Neural Turing Machine (Graves et al. 2014).
 
     .. math:: \\alpha_{ij} = \\mathrm{softmax}_j\\big(\\beta \\cos(q_i, k_j)\\big)
@@ -672,6 +637,9 @@ class CosineAttention(Attention):
         2
     """
 
+    score_cls = CosineScore
+    score_args = ("device", "dtype")
+
     def __init__(
         self,
         query_dim: int,
@@ -685,17 +653,7 @@ class CosineAttention(Attention):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        score = CosineScore(
-            sharpening=sharpening,
-            learnable_sharpening=learnable_sharpening,
-            device=device,
-            dtype=dtype,
-        )
-        super().__init__(
-            query_dim,
-            key_dim,
-            value_dim=value_dim,
-            score=score,
-            distribution=distribution,
-            dropout=dropout,
+        self._init_score(
+            query_dim, key_dim, value_dim, distribution, dropout, device, dtype,
+            sharpening=sharpening, learnable_sharpening=learnable_sharpening,
         )

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_dim, check_mask, check_tensor
+from attnlab.core.checks import check_dim, check_mask, check_same_batch, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import AdditiveScore
@@ -174,12 +174,8 @@ class AttentionViaAttention(nn.Module):
         check_dim(query, -1, self.query_dim, "query", "query_dim")
         check_dim(words, -1, self.word_dim, "words", "word_dim")
         check_dim(chars, -1, self.char_dim, "chars", "char_dim")
-        batch, q_len = query.shape[:2]
-        if words.shape[0] != batch or chars.shape[0] != batch:
-            raise ValueError(
-                "query, words and chars must have the same batch size, got "
-                f"{batch}, {words.shape[0]} and {chars.shape[0]}"
-            )
+        batch = check_same_batch(query=query, words=words, chars=chars)
+        q_len = query.shape[1]
         if word_mask is not None:
             word_mask = check_mask(
                 word_mask, batch=batch, q_len=q_len, k_len=words.shape[1], name="word_mask",

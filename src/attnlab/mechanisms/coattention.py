@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_dim, check_mask, check_tensor
+from attnlab.core.checks import check_dim, check_mask, check_same_batch, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
@@ -87,41 +87,51 @@ class AlternatingCoAttentionOutput(NamedTuple):
     summary: AttentionOutput
 
 
-def _check_pair(
-    question: Tensor,
-    image: Tensor,
-    question_mask: Tensor | None,
-    image_mask: Tensor | None,
-    question_dim: int,
-    image_dim: int,
-    module: nn.Module | None = None,
-) -> tuple[Tensor | None, Tensor | None]:
-    """Validate both sequences and their ``(B, L)`` padding masks (devices included: ``question``
-    on ``module``'s parameters, the rest on ``question``'s); return the masks."""
-    check_tensor(question, "question", ndim=3, layout="(B, T, Dq)", like=("", module))
-    check_tensor(image, "image", ndim=3, layout="(B, N, Dv)", like=("question", question))
-    check_dim(question, -1, question_dim, "question", "question_dim")
-    check_dim(image, -1, image_dim, "image", "image_dim")
-    batch = question.shape[0]
-    if image.shape[0] != batch:
-        raise ValueError(
-            f"question and image must have the same batch size, got {batch} and {image.shape[0]}"
-        )
-    masks: list[Tensor | None] = []
-    for mask, name, length in (
-        (question_mask, "question_mask", question.shape[1]),
-        (image_mask, "image_mask", image.shape[1]),
-    ):
-        if mask is None:
-            masks.append(None)
-            continue
-        if isinstance(mask, Tensor) and mask.dim() != 2:
-            raise ValueError(
-                f"{name} must be a (B, L) boolean padding mask, got shape {tuple(mask.shape)}"
-            )
-        masks.append(check_mask(mask, batch=batch, q_len=1, k_len=length, name=name,
-                                like=("question", question))[:, 0])
-    return masks[0], masks[1]
+class _CoAttention(nn.Module):
+    """What both co-attention forms share: their sizes, the distribution and the input checks."""
+
+    def __init__(
+        self,
+        question_dim: int,
+        image_dim: int,
+        hidden_dim: int,
+        distribution: str | Distribution,
+    ) -> None:
+        super().__init__()
+        self.question_dim = question_dim
+        self.image_dim = image_dim
+        self.hidden_dim = hidden_dim
+        self.distribution = resolve_distribution(distribution)
+
+    def _check_inputs(
+        self,
+        question: Tensor,
+        image: Tensor,
+        question_mask: Tensor | None,
+        image_mask: Tensor | None,
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """Validate both sequences and their ``(B, L)`` padding masks (devices included:
+        ``question`` on the parameters', the rest on ``question``'s); return the masks."""
+        check_tensor(question, "question", ndim=3, layout="(B, T, Dq)", like=("", self))
+        check_tensor(image, "image", ndim=3, layout="(B, N, Dv)", like=("question", question))
+        check_dim(question, -1, self.question_dim, "question", "question_dim")
+        check_dim(image, -1, self.image_dim, "image", "image_dim")
+        batch = check_same_batch(question=question, image=image)
+        masks: list[Tensor | None] = []
+        for mask, name, length in (
+            (question_mask, "question_mask", question.shape[1]),
+            (image_mask, "image_mask", image.shape[1]),
+        ):
+            if mask is None:
+                masks.append(None)
+                continue
+            if isinstance(mask, Tensor) and mask.dim() != 2:
+                raise ValueError(
+                    f"{name} must be a (B, L) boolean padding mask, got shape {tuple(mask.shape)}"
+                )
+            masks.append(check_mask(mask, batch=batch, q_len=1, k_len=length, name=name,
+                                    like=("question", question))[:, 0])
+        return masks[0], masks[1]
 
 
 def _pool(weights: Tensor, x: Tensor) -> Tensor:
@@ -151,7 +161,7 @@ def _parallel_example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor
     paper=_PAPER,
     example=_parallel_example,
 )
-class ParallelCoAttention(nn.Module):
+class ParallelCoAttention(_CoAttention):
     r"""Parallel co-attention: question and image attend each other through an affinity matrix.
 
     Lu et al. 2016, "Hierarchical Question-Image Co-Attention for Visual Question Answering",
@@ -215,11 +225,7 @@ class ParallelCoAttention(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.question_dim = question_dim
-        self.image_dim = image_dim
-        self.hidden_dim = hidden_dim
-        self.distribution = resolve_distribution(distribution)
+        super().__init__(question_dim, image_dim, hidden_dim, distribution)
         # Q^T W_b V = Q (V W_b^T)^T: the Linear's weight is W_b, (Dq, Dv).
         self.w_b = nn.Linear(image_dim, question_dim, bias=False, device=device, dtype=dtype)
         self.w_q = nn.Linear(question_dim, hidden_dim, bias=False, device=device, dtype=dtype)
@@ -236,9 +242,7 @@ class ParallelCoAttention(nn.Module):
         image_mask: Tensor | None = None,
     ) -> ParallelCoAttentionOutput:
         """Co-attend ``question (B, T, Dq)`` and ``image (B, N, Dv)``; see the class docstring."""
-        question_mask, image_mask = _check_pair(
-            question, image, question_mask, image_mask, self.question_dim, self.image_dim, self
-        )
+        question_mask, image_mask = self._check_inputs(question, image, question_mask, image_mask)
         # eq. 3: C = tanh(Q^T W_b V), batch-first C[b, t, n] = tanh(q_t^T W_b v_n)
         affinity = torch.tanh(torch.bmm(question, self.w_b(image).transpose(1, 2)))  # (b, t, n)
         if question_mask is not None or image_mask is not None:
@@ -319,7 +323,7 @@ def _alternating_example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Ten
     paper=_PAPER,
     example=_alternating_example,
 )
-class AlternatingCoAttention(nn.Module):
+class AlternatingCoAttention(_CoAttention):
     r"""Alternating co-attention: question summary -> image attention -> question attention.
 
     Lu et al. 2016, "Hierarchical Question-Image Co-Attention for Visual Question Answering",
@@ -377,11 +381,7 @@ class AlternatingCoAttention(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.question_dim = question_dim
-        self.image_dim = image_dim
-        self.hidden_dim = hidden_dim
-        self.distribution = resolve_distribution(distribution)
+        super().__init__(question_dim, image_dim, hidden_dim, distribution)
         dist = self.distribution
         self.summary = _GuidedAttention(
             question_dim, None, hidden_dim, dist, device=device, dtype=dtype
@@ -402,9 +402,7 @@ class AlternatingCoAttention(nn.Module):
         image_mask: Tensor | None = None,
     ) -> AlternatingCoAttentionOutput:
         """Co-attend ``question (B, T, Dq)`` and ``image (B, N, Dv)``; see the class docstring."""
-        question_mask, image_mask = _check_pair(
-            question, image, question_mask, image_mask, self.question_dim, self.image_dim, self
-        )
+        question_mask, image_mask = self._check_inputs(question, image, question_mask, image_mask)
         summary = self.summary(question, None, question_mask)  # s = A(Q; 0)
         image_out = self.image_step(image, summary.context, image_mask)  # v_hat = A(V; s)
         question_out = self.question_step(question, image_out.context, question_mask)  # A(Q; v)

@@ -49,7 +49,7 @@ from attnlab.core.checks import check_mask, check_positive, check_query_key_valu
 from attnlab.core.distributions import argmax_categorical, gumbel_softmax, sample_categorical
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
-from attnlab.core.scores import Score, build_score
+from attnlab.core.scores import Score, resolve_score
 
 __all__ = [
     "HARD_ATTENTION_MODES",
@@ -105,12 +105,15 @@ def _categorical_entropy(probs: Tensor) -> Tensor:
 
 
 def _log_prob_at(probs: Tensor, indices: Tensor) -> Tensor:
-    """``log(p[index] / sum p)`` per row; 0 (with a zero gradient) for an all-zero row."""
-    valid = probs.detach().sum(dim=-1) > 0
+    """``log(p[index] / sum p)`` per row; 0 (with a zero gradient) for an all-zero row, NaN for a
+    row holding NaN or inf."""
+    finite = torch.isfinite(probs.detach()).all(dim=-1)
+    valid = (probs.detach().sum(dim=-1) > 0) & finite
     ones = torch.ones(valid.shape, dtype=probs.dtype, device=probs.device)
     chosen = probs.gather(-1, indices.unsqueeze(-1)).squeeze(-1)
     total = probs.sum(dim=-1)
-    return torch.where(valid, chosen, ones).log() - torch.where(valid, total, ones).log()
+    log_prob = torch.where(valid, chosen, ones).log() - torch.where(valid, total, ones).log()
+    return torch.where(finite, log_prob, torch.full_like(log_prob, float("nan")))
 
 
 def _hard_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
@@ -197,20 +200,14 @@ class HardAttention(nn.Module):
         if mode not in HARD_ATTENTION_MODES:
             raise ValueError(f"mode must be one of {HARD_ATTENTION_MODES}, got {mode!r}")
         check_positive(tau, "tau")
-        if isinstance(score, str):
-            score = build_score(
-                score,
-                query_dim=query_dim,
-                key_dim=key_dim,
-                hidden_dim=hidden_dim,
-                device=device,
-                dtype=dtype,
-            )
-        elif not isinstance(score, Score):
-            raise TypeError(
-                f"score must be a Score instance or a score name, got {type(score).__name__}"
-            )
-        self.score = score
+        self.score = resolve_score(
+            score,
+            query_dim=query_dim,
+            key_dim=key_dim,
+            hidden_dim=hidden_dim,
+            device=device,
+            dtype=dtype,
+        )
         self.mode = mode
         self.tau = float(tau)
 

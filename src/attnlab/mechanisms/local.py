@@ -46,10 +46,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_bool, check_dim, check_mask, check_size, check_tensor
+from attnlab.core.checks import (
+    check_bool,
+    check_dim,
+    check_mask,
+    check_query_key_value,
+    check_size,
+    check_tensor,
+)
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
-from attnlab.core.scores import Score, build_score
+from attnlab.core.scores import Score, resolve_score
 from attnlab.mechanisms import flex as _flex
 
 __all__ = [
@@ -141,24 +148,6 @@ class LocalAttentionOutput(NamedTuple):
             raise ValueError("this output has no weights: it was computed with need_weights=False")
         return window_to_dense(self.weights, self.positions, k_len)
 
-
-
-def _check_qkv(
-    query: object, key: object, value: object, module: nn.Module | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    q = check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("", module))
-    k = check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)", like=("query", q))
-    v = check_tensor(value, "value", ndim=3, layout="(B, Lk, Dv)", like=("query", q))
-    if k.shape[0] != q.shape[0] or v.shape[0] != q.shape[0]:
-        raise ValueError(
-            "query, key and value must have the same batch size, got "
-            f"{q.shape[0]}, {k.shape[0]} and {v.shape[0]}"
-        )
-    if v.shape[1] != k.shape[1]:
-        raise ValueError(
-            f"key and value must have the same length Lk, got {k.shape[1]} and {v.shape[1]}"
-        )
-    return q, k, v
 
 
 def _window_mask(mask: Tensor | None, positions: Tensor, k_len: int, batch: int) -> Tensor:
@@ -294,31 +283,6 @@ def _scaled_dot(q: Tensor, k: Tensor) -> Tensor:
     return torch.bmm(q * q.shape[-1] ** -0.5, k.transpose(1, 2))  # (b, i, j)
 
 
-def _resolve_score(
-    score: Score | str,
-    *,
-    query_dim: int,
-    key_dim: int | None,
-    hidden_dim: int | None,
-    device: torch.device | str | None,
-    dtype: torch.dtype | None,
-) -> Score:
-    if isinstance(score, str):
-        return build_score(
-            score,
-            query_dim=query_dim,
-            key_dim=key_dim,
-            hidden_dim=hidden_dim,
-            device=device,
-            dtype=dtype,
-        )
-    if not isinstance(score, Score):
-        raise TypeError(
-            f"score must be a Score instance or a score name, got {type(score).__name__}"
-        )
-    return score
-
-
 def sliding_window_attention(
     query: Tensor,
     key: Tensor,
@@ -364,10 +328,11 @@ def sliding_window_attention(
         >>> out.dense_weights(6)[0, 0, 2:].abs().sum().item()
         0.0
     """
-    q, k, v = _check_qkv(query, key, value, score if isinstance(score, nn.Module) else None)
+    q, k, v = check_query_key_value(
+        query, key, value, module=score if isinstance(score, nn.Module) else None
+    )
     window = check_size(window_size, "window_size")
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+    check_bool(causal, "causal", expected="a bool")
     if not causal and window % 2 == 0:
         raise ValueError(
             f"window_size must be odd (2D + 1 keys centred on the query) when causal=False, "
@@ -504,14 +469,13 @@ class LocalAttention(nn.Module):
             raise ValueError(f"window_size must be odd (2D + 1), got {window_size}")
         if gaussian is None:
             gaussian = mode == "predictive"
-        if not isinstance(gaussian, bool):
-            raise TypeError(f"gaussian must be a bool or None, got {type(gaussian).__name__}")
+        check_bool(gaussian, "gaussian", expected="a bool or None")
         if gaussian and self.window_size == 1:
             raise ValueError("window_size must be >= 3 with gaussian=True (sigma = D / 2 > 0)")
         self.mode = mode
         self.gaussian = gaussian
         self.half_width = self.window_size // 2  # D
-        self.score = _resolve_score(
+        self.score = resolve_score(
             score,
             query_dim=self.query_dim,
             key_dim=key_dim,
@@ -552,10 +516,7 @@ class LocalAttention(nn.Module):
             value: ``(B, Lk, Dv)``; ``None`` uses ``key`` (the paper's ``c_t`` averages ``h_s``).
             mask: boolean, ``True`` = may attend; ``(B, Lk)`` or ``(B, Lq, Lk)``.
         """
-        if value is None:
-            value = key
-        q, k, v = _check_qkv(query, key, value, self)
-        check_dim(q, -1, self.query_dim, "query", "query_dim")
+        q, k, v = check_query_key_value(query, key, value, query_dim=self.query_dim, module=self)
         batch, q_len, k_len = q.shape[0], q.shape[1], k.shape[1]
         if mask is not None:
             mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", q))
@@ -685,8 +646,7 @@ class SlidingWindowAttention(nn.Module):
         if backend not in SLIDING_BACKENDS:
             raise ValueError(f"backend must be one of {SLIDING_BACKENDS}, got {backend!r}")
         self.backend = backend
-        if not isinstance(causal, bool):
-            raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+        check_bool(causal, "causal", expected="a bool")
         if not causal and self.window_size % 2 == 0:
             raise ValueError(
                 f"window_size must be odd (2D + 1) when causal=False, got {window_size}"

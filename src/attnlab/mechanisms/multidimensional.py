@@ -38,7 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.core.checks import check_dim, check_mask, check_size, check_tensor
+from attnlab.core.checks import (
+    check_dim,
+    check_mask,
+    check_same_batch,
+    check_size,
+    check_tensor,
+)
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -218,10 +224,7 @@ class FeatureWiseAttention(nn.Module):
             )
         check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("x", x))
         check_dim(query, -1, self.query_dim or 0, "query", "query_dim")
-        if query.shape[0] != batch:
-            raise ValueError(
-                f"x and query must have the same batch size, got {batch} and {query.shape[0]}"
-            )
+        check_same_batch(x=x, query=query)
         q_len = query.shape[1]
         if mask is not None:
             mask = check_mask(

@@ -6,6 +6,7 @@ Shape letters: ``b`` batch, ``h`` heads, ``i`` queries, ``j`` keys, ``d`` per-he
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ from attnlab.core.masks import lengths_to_mask
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["KVCache", "MultiHeadAttention"]
 
 
 def _example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
@@ -36,13 +37,51 @@ def _example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     return module, (x,), {"mask": mask}
 
 
+@dataclass
+class KVCache:
+    """Projected keys and values that :class:`MultiHeadAttention` keeps between decoding steps.
+
+    Give each attention module its own cache and pass it as ``cache=`` at every step: a
+    self-attention cache grows by the keys and values of the new tokens at each call, a
+    cross-attention cache receives the projected memory at the first call and is only read after
+    that. Either way every step attends over exactly the keys a full recomputation would see.
+
+    Attributes:
+        key: ``(B, H, T, Dh)`` projected keys of the ``T`` cached positions (``None`` before the
+            first call).
+        value: ``(B, H, T, Dh)`` their projected values.
+
+    Example:
+        >>> mha = MultiHeadAttention(8, 2, causal=True).eval()
+        >>> x = torch.randn(1, 4, 8)
+        >>> cache = KVCache()
+        >>> steps = [mha(x[:, t : t + 1], cache=cache).context for t in range(4)]
+        >>> cache.length, torch.allclose(torch.cat(steps, 1), mha(x).context, atol=1e-6)
+        (4, True)
+    """
+
+    key: Tensor | None = None
+    value: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """``T``, the number of cached positions (0 while empty)."""
+        return 0 if self.key is None else self.key.shape[2]
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep the batch rows ``index`` (``(B',)`` long), e.g. the surviving beams."""
+        if self.key is not None:
+            self.key = self.key.index_select(0, index)
+        if self.value is not None:
+            self.value = self.value.index_select(0, index)
+
 
 @register_mechanism(
     "multihead",
     sequences=("distinctive", "self"),
     levels="single",
     positions="soft",
-    representations="single",
+    representations="multi-dimensional",
     paper=Paper(
         "Attention Is All You Need", "Vaswani et al.", 2017, "https://arxiv.org/abs/1706.03762"
     ),
@@ -122,6 +161,11 @@ class MultiHeadAttention(nn.Module):
         softmax, and, when nothing needs a gradient (``torch.no_grad``/``inference_mode``),
         everything happens in place in the returned weight buffer (see
         :func:`attnlab.core.attend.dot_product_attention`).
+
+    Note:
+        **Incremental decoding.** ``forward(..., cache=KVCache())`` keeps the projected keys and
+        values between calls, so a decoder step projects only its new tokens (and a
+        cross-attention projects its memory once); the results equal a full recomputation.
 
     Example:
         >>> import torch
@@ -248,6 +292,47 @@ class MultiHeadAttention(nn.Module):
         new.train(module.training)
         return new
 
+    def _fuse_bias(self, contiguous: bool, *inputs: Tensor) -> bool:
+        """Whether the bias add can share the head-layout copy (nothing needs a gradient)."""
+        return contiguous and not (
+            torch.is_grad_enabled()
+            and any(t.requires_grad for t in (*inputs, *self.parameters()))
+        )
+
+    def _heads(
+        self, x: Tensor, weight: Tensor, bias: Tensor | None, parts: int, *, contiguous: bool,
+        fuse_bias: bool,
+    ) -> tuple[Tensor, ...]:
+        """``parts`` projections of ``x`` by the stacked rows of ``weight``, ``(B, H, L, Dh)``
+        each: strided views of one matmul output, or, with ``contiguous``, laid out by one copy
+        (which also adds the bias when ``fuse_bias``)."""
+        heads, head_dim = self.num_heads, self.head_dim
+        y = F.linear(x, weight, None if fuse_bias else bias)
+        y = y.unflatten(-1, (parts, heads, head_dim)).permute(2, 0, 3, 1, 4)  # (p, b, h, l, d)
+        if not fuse_bias:
+            return (y.contiguous() if contiguous else y).unbind(0)
+        out = torch.empty(y.shape, dtype=y.dtype, device=y.device)
+        if bias is None:
+            out.copy_(y)
+        else:
+            torch.add(y, bias.view(parts, 1, heads, 1, head_dim), out=out)
+        return out.unbind(0)
+
+    def _query_projection(self) -> tuple[Tensor, Tensor | None]:
+        """``W^Q`` and its bias."""
+        bias = None if self.in_proj_bias is None else self.in_proj_bias[: self.dim]
+        if self.in_proj_weight is not None:
+            return self.in_proj_weight[: self.dim], bias
+        assert self.q_proj_weight is not None
+        return self.q_proj_weight, bias
+
+    def _project_query(self, query: Tensor, *, contiguous: bool) -> Tensor:
+        """Queries per head ``(B, H, Lq, Dh)`` (the keys and values come from a cache)."""
+        weight, bias = self._query_projection()
+        (q,) = self._heads(query, weight, bias, 1, contiguous=contiguous,
+                           fuse_bias=self._fuse_bias(contiguous, query))
+        return q
+
     def _project(
         self, query: Tensor, key: Tensor, value: Tensor, *, contiguous: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
@@ -259,24 +344,9 @@ class MultiHeadAttention(nn.Module):
         lays the heads out for the batched matmuls of the weights path, and when nothing needs a
         gradient that same pass adds the bias.
         """
-        heads, head_dim = self.num_heads, self.head_dim
-        fuse_bias = contiguous and not (
-            torch.is_grad_enabled()
-            and any(t.requires_grad for t in (query, key, value, *self.parameters()))
-        )
-
-        def project(x: Tensor, w: Tensor, b: Tensor | None, parts: int) -> tuple[Tensor, ...]:
-            y = F.linear(x, w, None if fuse_bias else b)
-            y = y.unflatten(-1, (parts, heads, head_dim)).permute(2, 0, 3, 1, 4)  # (p, b, h, l, d)
-            if not fuse_bias:
-                return (y.contiguous() if contiguous else y).unbind(0)
-            out = torch.empty(y.shape, dtype=y.dtype, device=y.device)
-            if b is None:
-                out.copy_(y)
-            else:
-                torch.add(y, b.view(parts, 1, heads, 1, head_dim), out=out)
-            return out.unbind(0)
-
+        options: dict[str, Any] = {
+            "contiguous": contiguous, "fuse_bias": self._fuse_bias(contiguous, query, key, value)
+        }
         b_q = b_kv = b_k = b_v = None
         if self.in_proj_bias is not None:
             b_q, b_kv = self.in_proj_bias.split([self.dim, 2 * self.dim])
@@ -284,21 +354,103 @@ class MultiHeadAttention(nn.Module):
         if self.in_proj_weight is not None:
             w_q, w_kv = self.in_proj_weight.split([self.dim, 2 * self.dim])
             if key is query and value is query:  # self-attention
-                q, k, v = project(query, self.in_proj_weight, self.in_proj_bias, 3)
+                q, k, v = self._heads(query, self.in_proj_weight, self.in_proj_bias, 3, **options)
                 return q, k, v
-            (q,) = project(query, w_q, b_q, 1)
+            (q,) = self._heads(query, w_q, b_q, 1, **options)
             if value is key:
-                k, v = project(key, w_kv, b_kv, 2)
+                k, v = self._heads(key, w_kv, b_kv, 2, **options)
                 return q, k, v
             w_k, w_v = w_kv.chunk(2)
         else:
             assert self.q_proj_weight is not None and self.k_proj_weight is not None
             assert self.v_proj_weight is not None
             w_k, w_v = self.k_proj_weight, self.v_proj_weight
-            (q,) = project(query, self.q_proj_weight, b_q, 1)
-        (k,) = project(key, w_k, b_k, 1)
-        (v,) = project(value, w_v, b_v, 1)
+            (q,) = self._heads(query, self.q_proj_weight, b_q, 1, **options)
+        (k,) = self._heads(key, w_k, b_k, 1, **options)
+        (v,) = self._heads(value, w_v, b_v, 1, **options)
         return q, k, v
+
+    def _check_inputs(
+        self, query: Tensor, key: Tensor | None, value: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Validate ``query``, ``key`` and ``value``; returns ``(key, value)`` resolved (self-
+        attention: ``query`` twice; a missing ``value``: ``key``)."""
+        check_tensor(query, "query", ndim=3, layout="(B, Lq, dim)", like=("", self))
+        check_dim(query, -1, self.dim, "query", "dim")
+        if key is None:
+            if value is not None:
+                raise ValueError("value was given without key; pass key too (or neither)")
+            return query, query
+        check_tensor(key, "key", ndim=3, layout="(B, Lk, kdim)", like=("query", query))
+        check_dim(key, -1, self.kdim, "key", "kdim")
+        if value is None:
+            value = key
+        else:
+            check_tensor(value, "value", ndim=3, layout="(B, Lk, vdim)", like=("query", query))
+        check_dim(value, -1, self.vdim, "value", "vdim")
+        batch, k_len = query.shape[0], key.shape[1]
+        if key.shape[0] != batch or value.shape[0] != batch:
+            raise ValueError(
+                "query, key and value must have the same batch size B, got "
+                f"{batch}, {key.shape[0]} and {value.shape[0]}"
+            )
+        if value.shape[1] != k_len:
+            raise ValueError(
+                f"key and value must have the same length Lk, got {k_len} and {value.shape[1]}"
+            )
+        return key, value
+
+    def _key_length(
+        self, cache: KVCache | None, key: Tensor, *, batch: int, self_attention: bool
+    ) -> int:
+        """``Lk``, the number of keys attended to: the cached ones included, after checking that
+        ``cache`` fits this module and this batch."""
+        if cache is None:
+            return key.shape[1]
+        if not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
+        if cache.key is None:
+            return key.shape[1]
+        expected = (batch, self.num_heads, self.head_dim)
+        got = (cache.key.shape[0], cache.key.shape[1], cache.key.shape[3])
+        if got != expected:
+            raise ValueError(
+                f"cache holds keys (B, H, T, Dh) = {tuple(cache.key.shape)}, expected "
+                f"B={batch}, H={self.num_heads}, Dh={self.head_dim}; "
+                "use one KVCache per module and reorder it with the batch"
+            )
+        if self_attention:
+            return cache.length + key.shape[1]
+        if key.shape[1] != cache.length:
+            raise ValueError(
+                f"key has Lk={key.shape[1]} but the cache holds the projection of a memory of "
+                f"length {cache.length}; start a new KVCache for a new memory"
+            )
+        return cache.length
+
+    def _project_cached(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        cache: KVCache,
+        *,
+        self_attention: bool,
+        contiguous: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries of the new tokens and every key/value attended to, updating ``cache``."""
+        if self_attention:
+            q, k, v = self._project(query, query, query, contiguous=contiguous)  # (b, h, i, d)
+            if cache.key is not None and cache.value is not None:
+                k = torch.cat([cache.key, k], dim=2)  # (b, h, j, d)
+                v = torch.cat([cache.value, v], dim=2)
+            cache.key, cache.value = k, v
+            return q, k, v
+        if cache.key is None or cache.value is None:  # the memory, projected once
+            q, k, v = self._project(query, key, value, contiguous=contiguous)
+            cache.key, cache.value = k, v
+            return q, k, v
+        return self._project_query(query, contiguous=contiguous), cache.key, cache.value
 
     def forward(
         self,
@@ -309,6 +461,7 @@ class MultiHeadAttention(nn.Module):
         mask: Tensor | None = None,
         attn_bias: Tensor | None = None,
         need_weights: bool = True,
+        cache: KVCache | None = None,
     ) -> AttentionOutput:
         """Attend from ``query`` over ``key``/``value`` (self-attention when ``key`` is None).
 
@@ -321,37 +474,22 @@ class MultiHeadAttention(nn.Module):
             attn_bias: additive float bias ``(Lq, Lk)``, ``(B, Lq, Lk)`` or ``(B, H, Lq, Lk)``.
             need_weights: return the per-head weights; ``False`` runs the fused
                 ``F.scaled_dot_product_attention`` kernel and returns ``weights=None``.
+            cache: a :class:`KVCache` for incremental decoding, updated in place. In
+                self-attention ``query`` holds only the new tokens: their keys and values are
+                appended to the cache and they attend over every cached key (``Lk`` = cached
+                plus new; ``causal`` aligns the queries to the last keys). In cross-attention
+                the first call projects ``key``/``value`` into the cache and later calls reuse
+                that projection (``key`` must then be the same memory).
 
         Returns:
             :class:`AttentionOutput` with ``context (B, Lq, dim)`` (after ``W^O``) and
             ``weights (B, H, Lq, Lk)`` (never averaged over heads) or ``None``.
         """
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, dim)", like=("", self))
-        check_dim(query, -1, self.dim, "query", "dim")
+        self_attention = key is None
+        key, value = self._check_inputs(query, key, value)
         check_bool(need_weights, "need_weights")
-        if key is None:
-            if value is not None:
-                raise ValueError("value was given without key; pass key too (or neither)")
-            key = value = query
-        else:
-            check_tensor(key, "key", ndim=3, layout="(B, Lk, kdim)", like=("query", query))
-            check_dim(key, -1, self.kdim, "key", "kdim")
-            if value is None:
-                value = key
-            else:
-                check_tensor(value, "value", ndim=3, layout="(B, Lk, vdim)",
-                             like=("query", query))
-            check_dim(value, -1, self.vdim, "value", "vdim")
-        batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
-        if key.shape[0] != batch or value.shape[0] != batch:
-            raise ValueError(
-                "query, key and value must have the same batch size B, got "
-                f"{batch}, {key.shape[0]} and {value.shape[0]}"
-            )
-        if value.shape[1] != k_len:
-            raise ValueError(
-                f"key and value must have the same length Lk, got {k_len} and {value.shape[1]}"
-            )
+        batch, q_len = query.shape[0], query.shape[1]
+        k_len = self._key_length(cache, key, batch=batch, self_attention=self_attention)
         if mask is not None:
             mask = check_mask(
                 mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", query)
@@ -362,7 +500,12 @@ class MultiHeadAttention(nn.Module):
                 like=("query", query),
             )
 
-        q, k, v = self._project(query, key, value, contiguous=need_weights)  # (b, h, i|j, d)
+        if cache is None:
+            q, k, v = self._project(query, key, value, contiguous=need_weights)  # (b, h, i|j, d)
+        else:
+            q, k, v = self._project_cached(
+                query, key, value, cache, self_attention=self_attention, contiguous=need_weights
+            )
         context, weights = dot_product_attention(
             q,
             k,

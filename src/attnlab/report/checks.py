@@ -27,6 +27,8 @@ __all__ = [
 SCALES: tuple[str, ...] = ("smoke", "quick", "full")
 DIRECTIONS: tuple[str, ...] = ("higher", "lower", "match")
 Direction = Literal["higher", "lower", "match"]
+PaperOrigin = Literal["printed", "derived", "project"]
+PAPER_ORIGINS: tuple[str, ...] = ("printed", "derived", "project")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Target:
         scales: the scales at which the target is checked; a smoke run is too short to meet a
             paper's number, so targets usually apply to ``("quick", "full")`` only, while
             qualitative claims ("ST-CNN beats CNN") may apply at every scale.
+        paper_origin: what ``paper`` is: ``"printed"`` (the paper prints this number for this
+            metric), ``"derived"`` (arithmetic on printed numbers, e.g. the difference of two
+            table entries) or ``"project"`` (this project's own anchor for the pass condition;
+            no paper prints a number for this metric). Reports show ``paper`` as the paper's
+            number only when it is printed or derived; the pass condition is the target.
 
     Example:
         >>> t = Target("error_pct", paper=0.8, tolerance=0.4, direction="lower")
@@ -55,6 +62,7 @@ class Target:
     direction: Direction
     source: str = ""
     scales: tuple[str, ...] = ("quick", "full")
+    paper_origin: PaperOrigin = "printed"
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric:
@@ -68,6 +76,9 @@ class Target:
         unknown = [s for s in self.scales if s not in SCALES]
         if unknown or not self.scales:
             raise ValueError(f"scales of {self.metric!r} must be a non-empty subset of {SCALES}")
+        if self.paper_origin not in PAPER_ORIGINS:
+            raise ValueError(f"paper_origin of {self.metric!r} must be one of {PAPER_ORIGINS}, "
+                             f"got {self.paper_origin!r}")
 
     @property
     def criterion(self) -> str:
@@ -104,6 +115,7 @@ def target_from_dict(data: Mapping[str, Any]) -> Target:
         direction=data["direction"],
         source=str(data.get("source", "")),
         scales=tuple(data.get("scales", SCALES)),
+        paper_origin=data.get("paper_origin", "printed"),
     )
 
 

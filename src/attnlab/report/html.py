@@ -1,26 +1,40 @@
 """The self-contained HTML report of one run or of several runs side by side.
 
-The page needs nothing but itself: images are embedded as base64 ``data:`` URIs, the style sheet
-is inline, and a Content-Security-Policy forbids every other source (no script, no font, no remote
-image), so opening a report makes no request. Every string taken from a run directory (run names,
-claims, config values, metric names, captions, dataset descriptions, error messages) is
-HTML-escaped, because a run directory is data that anyone may have written.
+A page comparing runs leads with the claims table (:mod:`attnlab.report.claims`): per target, the
+paper's printed number, the pass condition, the measurement, its spread and a verdict
+(:mod:`attnlab.report.verdicts`). Each run then has its section: claim, paper, data source, its
+targets, its figures, and, collapsed, every metric, the configuration and the environment.
+
+The page needs nothing but itself: images are embedded as base64 ``data:`` URIs (scaled down to
+the page width, :mod:`attnlab.report.images`, each distinct image once), the style sheet is
+inline, and a Content-Security-Policy forbids every other source (no script, no font, no remote
+image), so opening a report makes no request. Figures also link to their full-size files by a
+relative path, which works while the page sits next to its run folders. Every string taken from
+a run directory (run names, claims, config values, metric names, captions, dataset descriptions,
+error messages) is HTML-escaped, because a run directory is data that anyone may have written.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import hashlib
 import json
 import math
+import os
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from attnlab.report.checks import CheckResult, check_targets, format_value, target_from_dict
+from attnlab.report.claims import ClaimsEntry, claims_table, run_badge, targets_table
 from attnlab.report.environment import now_iso
 from attnlab.report.files import ReportError, atomic_write_text, read_json
+from attnlab.report.images import thumbnail_png
+from attnlab.report.markup import details, table
+from attnlab.report.markup import escape as _e
 from attnlab.report.rundir import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -29,6 +43,7 @@ from attnlab.report.rundir import (
     RUN_FILE,
     safe_plot_name,
 )
+from attnlab.report.verdicts import VERDICTS, RunVerdict, fallback_sources, judge_run
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -43,10 +58,6 @@ __all__ = [
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-
-def _e(value: Any) -> str:
-    """HTML-escape anything (quotes included, so it is safe inside attributes too)."""
-    return html.escape(str(value), quote=True)
 
 
 @dataclass
@@ -88,6 +99,11 @@ class RunRecord:
     @property
     def status(self) -> str:
         return str(self.meta.get("status", "unknown"))
+
+    @cached_property
+    def verdict(self) -> RunVerdict:
+        """Every target judged (met, missed, not shown, not comparable) and the run's badge."""
+        return judge_run(self.meta, self.checks, self.metrics)
 
 
 def _read_plot(run_dir: Path, file_name: str, caption: str) -> Plot:
@@ -206,21 +222,37 @@ def expand_run_dirs(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
-max-width:1200px;padding:0 1rem;color:#1d232a;line-height:1.45}
+max-width:1200px;padding:0 1rem;color:#1d232a;line-height:1.45;overflow-wrap:break-word}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.3rem;margin-top:2.5rem;
 border-bottom:2px solid #d0d7de;padding-bottom:.3rem}h3{font-size:1.05rem;margin-top:1.5rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
-th,td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem;max-width:100%}
+table.fixed{table-layout:fixed;width:100%}table.kv{table-layout:fixed;width:100%}
+table.kv td:first-child{width:11rem}table.claims{font-size:.85rem}
+.claims th:nth-child(1){width:23%}.claims th:nth-child(2){width:24%}
+.claims th:nth-child(3),.claims th:nth-child(4),.claims th:nth-child(5){width:8%}
+.claims th:nth-child(6){width:11%}.claims th:nth-child(7){width:18%}
+.targets th:nth-child(1){width:21%}.targets th:nth-child(6){width:22%}
+.targets th:nth-child(7){width:18%}.targets th:nth-child(n+2):nth-child(-n+5){width:9.5%}
+.metrics th:first-child{width:75%}.config th:first-child{width:35%}
+th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top;
+overflow-wrap:anywhere}
 th{background:#f3f5f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.experiment{background:#fafbfc}td.more{color:#57606a;font-size:.8rem}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:.7rem;font-size:.8rem;
-font-weight:600;color:#fff;background:#6e7781}
-.pass,.finished{background:#1a7f37}.fail,.failed{background:#cf222e}
-.running{background:#9a6700}.muted{color:#57606a}
-pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap;font-size:.85rem}
+font-weight:600;color:#fff;background:#6e7781;overflow-wrap:normal}
+.good,.met{background:#1a7f37}.bad,.missed{background:#cf222e}
+.warn,.not-comparable{background:#9a6700}.failed{background:#82071e}
+.interrupted{background:#8250df}.running{background:#0969da}
+.neutral,.not-shown,.skipped{background:#6e7781}
+.muted{color:#57606a}.claim{display:block;margin:.3rem 0;font-size:.8rem}
+.note{display:block;color:#57606a;font-size:.75rem}.noisy{color:#9a6700}
+pre{background:#f6f8fa;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere;
+font-size:.85rem}
 figure{display:inline-block;margin:.5rem 1rem 1rem 0;vertical-align:top;max-width:100%}
 figure img{max-width:100%;height:auto;border:1px solid #d0d7de}
 figcaption{font-size:.85rem;color:#57606a;max-width:60ch}
-code{font-size:.85rem}
+details{margin:.6rem 0}summary{cursor:pointer;font-weight:600}
+code{font-size:.85rem;overflow-wrap:anywhere}
 """
 
 # No script, no remote anything: the page can only show its own inline style and data: images.
@@ -228,11 +260,6 @@ _CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'"
 )
-
-
-def _badge(status: str) -> str:
-    css = status if status in ("pass", "fail", "finished", "failed", "running") else ""
-    return f'<span class="badge {css}">{_e(status)}</span>'
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -252,22 +279,6 @@ def _value_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, default=str)
-
-
-def _table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Sequence[int] = ()
-) -> str:
-    """A table; ``header`` is escaped here, ``rows`` hold cells already escaped by the caller."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    thead = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
-    body = []
-    for row in rows:
-        cells = "".join(
-            f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
-            for i, cell in enumerate(row)
-        )
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
 
 
 def _paper_html(paper: Any) -> str:
@@ -302,33 +313,51 @@ def _missing_plots(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _checks_table(record: RunRecord) -> str:
-    if not record.checks:
-        return '<p class="muted">This experiment states no numeric target.</p>'
-    rows = []
-    for check in record.checks:
-        t = check.target
-        rows.append((
-            f"<code>{_e(t.metric)}</code>",
-            _e(format_value(check.measured)),
-            _e(format_value(t.paper)),
-            _e(format_value(t.tolerance)),
-            _e(f"{t.criterion} ({t.direction} is better)" if t.direction != "match"
-               else t.criterion),
-            _e(t.source),
-            _badge(check.status),
-        ))
-    return _table(
-        ("metric", "measured", "paper", "tolerance", "criterion", "source", "result"),
-        rows,
-        numeric=(1, 2, 3),
-    )
+def _relative_href(target: Path, base: Path) -> str | None:
+    """A URL from a page in ``base`` to the file ``target`` (``None`` when there is none)."""
+    try:
+        relative = os.path.relpath(target.resolve(), base.resolve())
+    except (OSError, ValueError):  # e.g. another drive
+        return None
+    # percent-encoding keeps every character literal: no scheme, query or fragment can sneak in
+    return urllib.parse.quote(Path(relative).as_posix(), safe="/")
 
 
-def _run_section(record: RunRecord, index: int) -> str:
+class _Figures:
+    """The images of one page: each scaled down and embedded once, repeats pointing back."""
+
+    def __init__(self, link_base: Path | None) -> None:
+        self.link_base = link_base
+        self.ids: dict[str, str] = {}
+
+    def render(self, record: RunRecord, plot: Plot) -> str:
+        caption = _e(plot.caption or plot.name)
+        if plot.data is None:
+            return f'<p class="muted">{_e(plot.name)}: not embedded ({_e(plot.problem)})</p>'
+        digest = hashlib.sha256(plot.data).hexdigest()
+        if digest in self.ids:
+            return (f'<p class="muted">{caption}: the same image as '
+                    f'<a href="#{self.ids[digest]}">the figure above</a>.</p>')
+        figure_id = f"fig-{len(self.ids)}"
+        self.ids[digest] = figure_id
+        encoded = base64.b64encode(thumbnail_png(plot.data)).decode("ascii")
+        link = ""
+        if self.link_base is not None:
+            href = _relative_href(record.path / PLOTS_DIR / plot.name, self.link_base)
+            if href is not None:
+                link = f' (<a href="{_e(href)}">full size</a>)'
+        return (f'<figure id="{figure_id}"><img src="data:image/png;base64,{encoded}" '
+                f'alt="{caption}"><figcaption>{caption}{link}</figcaption></figure>')
+
+
+def _kv_table(rows: Iterable[tuple[Any, Any]]) -> str:
+    return table(("", ""), [(_e(k), _e(_value_text(v))) for k, v in rows], css="kv")
+
+
+def _run_section(record: RunRecord, index: int, figures: _Figures) -> str:
     meta = record.meta
     parts = [f'<section id="run-{index}">']
-    parts.append(f"<h2>{_e(record.name)} {_badge(record.status)}</h2>")
+    parts.append(f"<h2>{_e(record.name)} {run_badge(record.verdict)}</h2>")
     if meta.get("claim"):
         parts.append(f"<p><b>Claim:</b> {_e(meta['claim'])}</p>")
     parts.append(_paper_html(meta.get("paper")))
@@ -336,7 +365,7 @@ def _run_section(record: RunRecord, index: int) -> str:
         ("run directory", str(record.path)),
         ("scale", meta.get("scale", "—")),
         ("seed", meta.get("seed", "—")),
-        ("overrides", " ".join(meta.get("overrides", []) or []) or "none"),
+        ("overrides", " ".join(map(str, meta.get("overrides", []) or [])) or "none"),
         ("started", meta.get("started", "—")),
         ("finished", meta.get("finished", "—")),
         ("wall time", _duration(meta)),
@@ -350,8 +379,8 @@ def _run_section(record: RunRecord, index: int) -> str:
     if isinstance(sources, Mapping) and sources:
         overview.append(("data source", "; ".join(
             f"{name}: {source}" for name, source in sources.items())))
-    parts.append(_table(("", ""), [(_e(k), _e(v)) for k, v in overview]))
-    if isinstance(sources, Mapping) and any(str(v) != "real" for v in sources.values()):
+    parts.append(_kv_table(overview))
+    if fallback_sources(meta):
         parts.append('<p class="muted"><b>Data source: stand-in.</b> The real dataset was '
                      "missing, so this run used the stand-in named above; its numbers are not "
                      "comparable with the paper's.</p>")
@@ -361,15 +390,14 @@ def _run_section(record: RunRecord, index: int) -> str:
         parts.append(f'<p class="muted">Note: {_e(problem)}</p>')
 
     parts.append("<h3>Measured vs paper</h3>")
-    parts.append(_checks_table(record))
-    targeted = {c.target.metric for c in record.checks}
-    others = [(k, v) for k, v in record.metrics.items() if k not in targeted]
-    if others:
-        parts.append("<h3>Other metrics</h3>")
-        parts.append(_table(
-            ("metric", "value"),
-            [(f"<code>{_e(k)}</code>", _e(format_value(v))) for k, v in others],
-            numeric=(1,),
+    parts.append(targets_table(record.verdict))
+    if record.metrics:
+        parts.append(details(
+            f"All {len(record.metrics)} measured numbers ({METRICS_FILE})",
+            table(("metric", "value"),
+                  [(f"<code>{_e(k)}</code>", _e(format_value(v)))
+                   for k, v in record.metrics.items()],
+                  numeric=(1,), css="fixed metrics"),
         ))
 
     missing = _missing_plots(meta)
@@ -380,24 +408,14 @@ def _run_section(record: RunRecord, index: int) -> str:
             f"<li><code>{_e(name)}</code> ({_e(reason)})</li>" for name, reason in missing
         )
         parts.append(f'<div class="muted"><b>Figures not drawn:</b><ul>{items}</ul></div>')
-    for plot in record.plots:
-        caption = _e(plot.caption or plot.name)
-        if plot.data is None:
-            parts.append(f'<p class="muted">{_e(plot.name)}: not embedded ({_e(plot.problem)})'
-                         "</p>")
-            continue
-        encoded = base64.b64encode(plot.data).decode("ascii")
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{encoded}" alt="{caption}">'
-            f"<figcaption>{caption}</figcaption></figure>"
-        )
+    parts.extend(figures.render(record, plot) for plot in record.plots)
 
     if record.config is not None:
-        parts.append("<h3>Configuration</h3>")
-        parts.append(_table(
+        parts.append(details("Configuration", table(
             ("key", "value"),
             [(f"<code>{_e(k)}</code>", _e(_value_text(v))) for k, v in _flatten(record.config)],
-        ))
+            css="fixed config",
+        )))
 
     environment = meta.get("environment")
     env_rows: list[tuple[str, Any]] = []
@@ -409,57 +427,42 @@ def _run_section(record: RunRecord, index: int) -> str:
     if isinstance(environment, Mapping):
         env_rows.extend(_flatten(environment))
     if env_rows:
-        parts.append("<h3>Environment</h3>")
-        parts.append(_table(("", ""), [(_e(k), _e(_value_text(v))) for k, v in env_rows]))
+        parts.append(details("Environment", _kv_table(env_rows)))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
 
 
-def _summary(records: Sequence[RunRecord], skipped: Sequence[tuple[str, str]]) -> str:
-    rows = []
-    for index, record in enumerate(records):
-        counts = {"pass": 0, "fail": 0, "not checked": 0}
-        for check in record.checks:
-            counts[check.status] += 1
-        rows.append((
-            f'<a href="#run-{index}">{_e(record.name)}</a>',
-            _e(record.meta.get("scale", "—")),
-            _badge(record.status),
-            _e(f"{counts['pass']} pass, {counts['fail']} fail"
-               + (f", {counts['not checked']} not checked" if counts["not checked"] else "")),
-            _e(_duration(record.meta)),
-        ))
-    for name, reason in skipped:
-        rows.append((_e(name), "—", _badge("skipped"), _e(reason), "—"))
-    return "<h2>Summary</h2>" + _table(
-        ("experiment", "scale", "status", "targets", "wall time"), rows
-    )
+def _overview(records: Sequence[RunRecord], skipped: Sequence[tuple[str, str]]) -> str:
+    """One sentence of counts above the claims table."""
+    runs = len(records)
+    scales = sorted({str(r.meta.get("scale", "?")) for r in records})
+    targets = {kind: sum(r.verdict.count(kind) for r in records) for kind in VERDICTS}
+    tones = [r.verdict.tone for r in records]
+    text = (f"{runs} experiment{'s' if runs != 1 else ''} run at {', '.join(scales) or '—'} "
+            f"scale: {tones.count('good')} with every target met, {tones.count('bad')} with "
+            f"a target missed, {tones.count('warn')} on stand-in data, "
+            f"{tones.count('failed') + tones.count('interrupted')} failed or interrupted")
+    if skipped:
+        text += f", {len(skipped)} skipped"
+    text += ". Targets: " + ", ".join(f"{n} {kind}" for kind, n in targets.items()) + "."
+    return f"<p>{_e(text)}</p>"
 
 
-def _side_by_side(records: Sequence[RunRecord]) -> str:
-    metrics: list[str] = []
-    paper: dict[str, str] = {}
-    for record in records:
-        for check in record.checks:
-            paper.setdefault(check.target.metric,
-                             f"{format_value(check.target.paper)} ({check.target.criterion})")
-        for key in [*(c.target.metric for c in record.checks), *record.metrics]:
-            if key not in metrics:
-                metrics.append(key)
-    if not metrics:
-        return ""
-    header = ["metric", "paper (criterion)"] + [
-        f"{i + 1}. {r.name} [{r.meta.get('scale', '?')}]" for i, r in enumerate(records)
-    ]
-    rows = []
-    for key in metrics:
-        row = [f"<code>{_e(key)}</code>", _e(paper.get(key, "—"))]
-        for record in records:
-            row.append(_e(format_value(record.metrics.get(key))))
-        rows.append(row)
-    return "<h2>Measured numbers side by side</h2>" + _table(
-        header, rows, numeric=tuple(range(2, 2 + len(records)))
-    )
+_LEGEND = (
+    '<p class="muted"><b>paper</b>: a number the paper prints ("derived": computed from '
+    "printed numbers; — where no paper prints one). <b>target</b>: the pass condition, often "
+    "this project's own threshold. <b>spread</b>: the standard deviation over seeds or the "
+    'p-value of the paired test the run reports; "1 seed": measured once. '
+    "<b>verdict</b>: met or missed on the real data; not comparable: the run used a stand-in "
+    "dataset; not shown: not checked at this scale, not measured, within the noise, or the "
+    "run did not finish.</p>"
+)
+
+
+def _claims(records: Sequence[RunRecord], skipped: Sequence[tuple[str, str]]) -> str:
+    entries = [ClaimsEntry(r.name, f"run-{i}", r.meta, r.verdict) for i, r in enumerate(records)]
+    return ("<h2>Claims: paper and measured numbers side by side</h2>"
+            + _overview(records, skipped) + _LEGEND + claims_table(entries, skipped))
 
 
 def render_report(
@@ -467,13 +470,16 @@ def render_report(
     *,
     title: str | None = None,
     skipped: Sequence[tuple[str, str]] = (),
+    link_base: Path | None = None,
 ) -> str:
-    """The HTML page for ``records`` (one run, or several with a summary and comparison table).
+    """The HTML page for ``records`` (one run, or several led by the claims table).
 
     Args:
         records: runs read with :func:`load_run`.
         title: page title (default: the run's experiment name, or "attnlab runs").
         skipped: ``(experiment, reason)`` rows for experiments that did not run.
+        link_base: the folder the page will be written to; figures then link to their
+            full-size files by relative path (no links when ``None``).
 
     Returns:
         A complete, self-contained HTML document.
@@ -485,10 +491,9 @@ def render_report(
     body = [f"<h1>{_e(title)}</h1>",
             f'<p class="muted">Generated {_e(now_iso())} by attnlab {_e(__version__)}.</p>']
     if len(records) > 1 or skipped:
-        body.append(_summary(records, skipped))
-    if len(records) > 1:
-        body.append(_side_by_side(records))
-    body.extend(_run_section(record, i) for i, record in enumerate(records))
+        body.append(_claims(records, skipped))
+    figures = _Figures(link_base)
+    body.extend(_run_section(record, i, figures) for i, record in enumerate(records))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
@@ -534,7 +539,8 @@ def write_report(
         else:
             out = Path("attnlab-report.html")
     out = Path(out)
-    page = render_report(records, title=title, skipped=[*more_skipped, *skipped])
+    page = render_report(records, title=title, skipped=[*more_skipped, *skipped],
+                         link_base=out.parent)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         return atomic_write_text(out, page)

@@ -29,10 +29,12 @@ __all__ = [
     "all_reduce_sum",
     "broadcast_flag",
     "broadcast_object",
+    "current_context",
     "distributed_env",
     "finish_distributed",
     "init_distributed",
     "per_rank_batch_size",
+    "resolve_device",
     "shutdown_distributed",
 ]
 
@@ -103,6 +105,56 @@ def distributed_env() -> tuple[int, int, int]:
     return rank, local_rank, world
 
 
+def current_context() -> DistributedContext:
+    """This process's place in the live process group; a single process's when there is none.
+
+    Joins nothing (see :func:`init_distributed` for that): without an initialised group the
+    context is rank 0 of 1 whatever the torchrun variables say.
+
+    Example:
+        >>> current_context().world_size  # no process group here
+        1
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistributedContext()
+    rank, local_rank, world = distributed_env()
+    ours = _OWNED_GROUP["created"]
+    return DistributedContext(rank, local_rank, world, str(dist.get_backend()), ours)
+
+
+def resolve_device(
+    name: str | torch.device, *, local_rank: int = 0, world_size: int = 1, what: str = "device"
+) -> torch.device:
+    """The device a process trains on, from a device name such as ``TrainConfig.device``.
+
+    ``"auto"`` is CUDA when available (``cuda:local_rank`` when ``world_size > 1``, else
+    ``cuda:0``), otherwise the CPU. A CUDA name under several processes becomes
+    ``cuda:local_rank``, so that each process drives its own GPU; a bare ``"cuda"`` in one
+    process becomes the current CUDA device. Any other name is returned as a device. ``what``
+    names the setting in messages (e.g. ``"TrainConfig.device"``).
+
+    Raises:
+        RuntimeError: a CUDA device is asked for but CUDA is not available.
+
+    Example:
+        >>> resolve_device("cpu", local_rank=1, world_size=2)
+        device(type='cpu')
+    """
+    if str(name) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank if world_size > 1 else 0)
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"{what} is {name!r} but CUDA is not available")
+        if world_size > 1:
+            return torch.device("cuda", local_rank)
+        if device.index is None:
+            return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def per_rank_batch_size(global_batch_size: int, world_size: int) -> int:
     """The batch each process takes so that together they take ``global_batch_size``.
 
@@ -149,9 +201,7 @@ def init_distributed(*, device_type: str, timeout_s: float) -> DistributedContex
             raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
         return DistributedContext()
     if dist.is_initialized():
-        rank, local_rank, world = distributed_env()
-        ours = _OWNED_GROUP["created"]
-        return DistributedContext(rank, local_rank, world, str(dist.get_backend()), ours)
+        return current_context()
     rank, local_rank, world = distributed_env()
     if world == 1:
         return DistributedContext(rank=0, local_rank=local_rank, world_size=1)

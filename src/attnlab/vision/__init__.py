@@ -18,6 +18,7 @@ from attnlab.vision.complexity import (
     count_parameters,
     millions_rounded_up,
 )
+from attnlab.vision.factory import ATTENTION_LAYERS, ContextOnly, create_attn
 from attnlab.vision.grids import (
     GRID_GENERATORS,
     AffineGrid,
@@ -102,6 +103,7 @@ from attnlab.vision.squeeze_excitation import (
 )
 
 __all__ = [
+    "ATTENTION_LAYERS",
     "BN_INCEPTION_MODULES",
     "CBAM",
     "ECA",
@@ -120,6 +122,7 @@ __all__ = [
     "Bottleneck",
     "CBAMOutput",
     "ClassifierOutput",
+    "ContextOnly",
     "ConvLocalisation",
     "ECAOutput",
     "GatherExcite",
@@ -153,6 +156,7 @@ __all__ = [
     "count_flops",
     "count_multiply_adds",
     "count_parameters",
+    "create_attn",
     "eca_kernel_size",
     "find_regression_layer",
     "init_identity_",

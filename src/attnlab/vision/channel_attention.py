@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
 from attnlab.core.registry import Paper, register_mechanism
-from attnlab.vision._validation import check_choice, check_feature_map
+from attnlab.vision._validation import check_choice, check_feature_map, check_reduction
 from attnlab.vision.squeeze_excitation import SqueezeExcitation
 
 __all__ = [
@@ -44,6 +44,12 @@ __all__ = [
     "SCSEOutput",
     "eca_kernel_size",
 ]
+
+
+def _check_odd_kernel(kernel_size: int) -> None:
+    check_size(kernel_size, "kernel_size")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size}")
 
 
 # --------------------------------------------------------------------------------------- CBAM
@@ -134,17 +140,8 @@ class CBAM(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_size(channels, "channels")
-        check_size(reduction, "reduction")
-        check_size(kernel_size, "kernel_size")
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size}")
-        hidden_dim = channels // reduction
-        if hidden_dim == 0:
-            raise ValueError(
-                f"reduction={reduction} leaves no hidden unit for channels={channels} "
-                f"(channels // reduction = 0); use reduction <= {channels}"
-            )
+        hidden_dim = check_reduction(channels, reduction)
+        _check_odd_kernel(kernel_size)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.channels = channels
         self.reduction = reduction
@@ -290,9 +287,7 @@ class ECA(nn.Module):
         check_size(channels, "channels")
         if kernel_size is None:
             kernel_size = eca_kernel_size(channels, gamma=gamma, beta=beta)
-        check_size(kernel_size, "kernel_size")
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size}")
+        _check_odd_kernel(kernel_size)
         self.channels = channels
         self.kernel_size = kernel_size
         self.conv = nn.Conv1d(

@@ -16,7 +16,8 @@ is sampled there. The affine case is eq. (1):
 This module provides that case, the constrained families of section 3.2 (translation, the
 paper's *attention* form ``[[s, 0, t_x], [0, s, t_y]]``, and rotation-scale-translation), the
 projective (8-parameter homography) and the thin-plate-spline transformations used in the
-distorted-MNIST experiments (section 4.1, "Aff", "Proj" and 16-point "TPS").
+distorted-MNIST experiments (section 4.1, "Aff", "Proj" and 16-point "TPS"; the spline itself
+is in :mod:`attnlab.vision.tps`, whose public names this module re-exports).
 
 Convention:
     * A grid is a ``(B, H, W, 2)`` tensor. ``grid[b, i, j] = (x, y)`` is the point of the
@@ -42,11 +43,27 @@ Convention:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_tensor
+from attnlab.vision._validation import (
+    check_align_corners,
+    check_image_size,
+    check_points,
+    check_theta,
+)
+from attnlab.vision.tps import (
+    check_control_points,
+    regular_control_points,
+    tps_apply,
+    tps_coefficients,
+    tps_solve_matrix,
+    tps_targets,
+    tps_transform_points,
+)
 
 __all__ = [
     "GRID_GENERATORS",
@@ -78,59 +95,6 @@ __all__ = [
 ]
 
 Size = Sequence[int]
-
-
-# ---------------------------------------------------------------------------------------------
-# argument checks
-
-
-def _check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
-
-
-def _check_size(size: object, name: str = "size", *, batch: int | None = None) -> tuple[int, int]:
-    """Return ``(H, W)`` from ``(H, W)`` or ``(B, C, H, W)``; check positivity and the batch."""
-    if isinstance(size, Tensor) or not isinstance(size, Sequence):
-        raise TypeError(
-            f"{name} must be a sequence of ints (H, W) or (B, C, H, W), got {type(size).__name__}"
-        )
-    values = tuple(size)
-    if len(values) not in (2, 4) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in values
-    ):
-        raise ValueError(f"{name} must be (H, W) or (B, C, H, W) of ints, got {values}")
-    height, width = values[-2], values[-1]
-    if height <= 0 or width <= 0:
-        raise ValueError(f"{name} must have a positive height and width, got {values}")
-    if len(values) == 4 and batch is not None and values[0] != batch:
-        raise ValueError(
-            f"{name} has batch size {values[0]} but theta has batch size {batch} ({values})"
-        )
-    return height, width
-
-
-def _check_points(points: object, name: str) -> Tensor:
-    if not isinstance(points, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (..., 2), got {type(points)}")
-    if points.dim() == 0 or points.shape[-1] != 2:
-        raise ValueError(
-            f"{name} must have shape (..., 2) with (x, y) in the last axis, "
-            f"got shape {tuple(points.shape)}"
-        )
-    if not points.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {points.dtype}")
-    return points
-
-
-def _check_theta(theta: object, shapes: Sequence[tuple[int, ...]], layout: str) -> Tensor:
-    """Check that ``theta`` is a floating ``(B, *s)`` tensor for one ``s`` in ``shapes``."""
-    ranks = sorted({len(s) + 1 for s in shapes})
-    theta = check_tensor(theta, "theta", ndim=ranks, layout=layout)
-    if tuple(theta.shape[1:]) not in [tuple(s) for s in shapes]:
-        raise ValueError(f"theta must have shape {layout}, got shape {tuple(theta.shape)}")
-    return theta
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,9 +141,9 @@ def pixel_to_normalized(points: Tensor, size: Size, *, align_corners: bool = Fal
         tensor([[-1., -1.],
                 [ 1.,  1.]])
     """
-    points = _check_points(points, "points")
-    height, width = _check_size(size)
-    _check_bool(align_corners, "align_corners")
+    points = check_points(points, "points")
+    height, width = check_image_size(size)
+    check_align_corners(align_corners)
     ax, bx = _axis_scale_offset(width, align_corners)
     ay, by = _axis_scale_offset(height, align_corners)
     scale = points.new_tensor([ax, ay])
@@ -214,9 +178,9 @@ def normalized_to_pixel(points: Tensor, size: Size, *, align_corners: bool = Fal
         tensor([[-0.5000, -0.5000],
                 [ 3.5000,  1.5000]])
     """
-    points = _check_points(points, "points")
-    height, width = _check_size(size)
-    _check_bool(align_corners, "align_corners")
+    points = check_points(points, "points")
+    height, width = check_image_size(size)
+    check_align_corners(align_corners)
     if align_corners:
         half = points.new_tensor([(width - 1) / 2.0, (height - 1) / 2.0])
         return (points + 1.0) * half
@@ -243,8 +207,8 @@ def normalization_matrix(
                 [ 0.0000,  1.0000, -0.5000],
                 [ 0.0000,  0.0000,  1.0000]])
     """
-    height, width = _check_size(size)
-    _check_bool(align_corners, "align_corners")
+    height, width = check_image_size(size)
+    check_align_corners(align_corners)
     ax, bx = _axis_scale_offset(width, align_corners)
     ay, by = _axis_scale_offset(height, align_corners)
     return torch.tensor(
@@ -277,8 +241,8 @@ def normalized_meshgrid(
         tensor([[[-0.5000,  0.0000],
                  [ 0.5000,  0.0000]]])
     """
-    height, width = _check_size(size)
-    _check_bool(align_corners, "align_corners")
+    height, width = check_image_size(size)
+    check_align_corners(align_corners)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     dt = dtype if dtype is not None else torch.get_default_dtype()
     xs = _linspace(width, align_corners, dev, dt)
@@ -322,10 +286,10 @@ def affine_grid(theta: Tensor, size: Size, align_corners: bool = False) -> Tenso
         >>> torch.allclose(grid[0], normalized_meshgrid((3, 4)))
         True
     """
-    theta = _check_theta(theta, [(2, 3), (6,)], "(B, 2, 3) or (B, 6)")
+    theta = check_theta(theta, [(2, 3), (6,)], "(B, 2, 3) or (B, 6)")
     matrix = theta.reshape(-1, 2, 3)
-    height, width = _check_size(size, batch=theta.shape[0])
-    align_corners = _check_bool(align_corners, "align_corners")
+    height, width = check_image_size(size, batch=theta.shape[0])
+    align_corners = check_align_corners(align_corners)
     xs = _linspace(width, align_corners, theta.device, theta.dtype)  # (w,)
     ys = _linspace(height, align_corners, theta.device, theta.dtype)  # (h,)
     # eq. (1): every output point (x_t, y_t, 1) is mapped by A_theta. The map is separable:
@@ -350,7 +314,7 @@ def translation_matrix(params: Tensor) -> Tensor:
         tensor([[[ 1.0000,  0.0000,  0.5000],
                  [ 0.0000,  1.0000, -0.2500]]])
     """
-    params = _check_theta(params, [(2,)], "(B, 2) = (t_x, t_y)")
+    params = check_theta(params, [(2,)], "(B, 2) = (t_x, t_y)")
     ones = torch.ones_like(params[:, 0])
     zeros = torch.zeros_like(params[:, 0])
     rows = (ones, zeros, params[:, 0], zeros, ones, params[:, 1])
@@ -373,7 +337,7 @@ def attention_matrix(params: Tensor) -> Tensor:
         tensor([[[0.5000, 0.0000, 0.1000],
                  [0.0000, 0.5000, 0.2000]]])
     """
-    params = _check_theta(params, [(3,)], "(B, 3) = (s, t_x, t_y)")
+    params = check_theta(params, [(3,)], "(B, 3) = (s, t_x, t_y)")
     s, tx, ty = params.unbind(dim=-1)
     zeros = torch.zeros_like(s)
     return torch.stack((s, zeros, tx, zeros, s, ty), dim=-1).reshape(-1, 2, 3)
@@ -400,7 +364,7 @@ def similarity_matrix(params: Tensor) -> Tensor:
         tensor([[[2.0000, -0.0000, 0.0000],
                  [0.0000, 2.0000, 0.5000]]])
     """
-    params = _check_theta(params, [(4,)], "(B, 4) = (s, angle, t_x, t_y)")
+    params = check_theta(params, [(4,)], "(B, 4) = (s, angle, t_x, t_y)")
     s, angle, tx, ty = params.unbind(dim=-1)
     cos, sin = s * torch.cos(angle), s * torch.sin(angle)
     return torch.stack((cos, -sin, tx, sin, cos, ty), dim=-1).reshape(-1, 2, 3)
@@ -480,9 +444,9 @@ def projective_grid(
         >>> torch.allclose(projective_grid(theta, (3, 4))[0], normalized_meshgrid((3, 4)))
         True
     """
-    theta = _check_theta(theta, [(8,), (3, 3)], "(B, 8) or (B, 3, 3)")
-    height, width = _check_size(size, batch=theta.shape[0])
-    align_corners = _check_bool(align_corners, "align_corners")
+    theta = check_theta(theta, [(8,), (3, 3)], "(B, 8) or (B, 3, 3)")
+    height, width = check_image_size(size, batch=theta.shape[0])
+    align_corners = check_align_corners(align_corners)
     if theta.dim() == 2:
         matrix = torch.cat((theta, torch.ones_like(theta[:, :1])), dim=1).reshape(-1, 3, 3)
     else:
@@ -496,190 +460,7 @@ def projective_grid(
 
 
 # ---------------------------------------------------------------------------------------------
-# thin-plate spline
-
-
-def regular_control_points(
-    grid_shape: tuple[int, int] = (4, 4),
-    *,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-) -> Tensor:
-    """Control points on a regular ``rows x cols`` grid spanning ``[-1, 1]^2``, in ``(x, y)``.
-
-    The default is the paper's 16 control points (4 x 4, section 4.1). Points are listed row by
-    row (``y`` outer, ``x`` inner).
-
-    Shape:
-        - output: ``(rows * cols, 2)``
-
-    Example:
-        >>> regular_control_points((2, 2))
-        tensor([[-1., -1.],
-                [ 1., -1.],
-                [-1.,  1.],
-                [ 1.,  1.]])
-    """
-    if (
-        not isinstance(grid_shape, Sequence)
-        or len(grid_shape) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in grid_shape)
-    ):
-        raise ValueError(f"grid_shape must be two ints >= 2 (rows, cols), got {grid_shape!r}")
-    rows, cols = grid_shape
-    ys = torch.linspace(-1.0, 1.0, rows, device=device, dtype=dtype)
-    xs = torch.linspace(-1.0, 1.0, cols, device=device, dtype=dtype)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack((grid_x, grid_y), dim=-1).reshape(-1, 2)
-
-
-def _tps_kernel(squared_distance: Tensor) -> Tensor:
-    # U(r) = r^2 log r^2 (Bookstein 1989), continuous with U(0) = 0; the safe log keeps the
-    # gradient finite (and zero) at r = 0.
-    positive = squared_distance > 0
-    safe = torch.where(positive, squared_distance, torch.ones_like(squared_distance))
-    return torch.where(positive, squared_distance * torch.log(safe), torch.zeros_like(safe))
-
-
-def _check_control_points(control_points: object) -> Tensor:
-    points = check_tensor(control_points, "control_points", ndim=2, layout="(K, 2)")
-    if points.shape[1] != 2 or points.shape[0] < 3:
-        raise ValueError(
-            f"control_points must have shape (K, 2) with K >= 3, got {tuple(points.shape)}"
-        )
-    return points
-
-
-def _wide_dtype(device: torch.device) -> torch.dtype:
-    # the spline is assembled in float64 (float32 where the backend has no float64)
-    return torch.float32 if device.type == "mps" else torch.float64
-
-
-def _tps_solve_matrix(control_points: Tensor) -> Tensor:
-    """The first ``K`` columns of ``L^{-1}``, ``(K + 3, K)``: coefficients = this @ targets.
-
-    ``L = [[K, P], [P^T, 0]]`` with ``K_ij = U(|p_i - p_j|)`` and ``P = [1, p]``; solved and
-    returned in float64 (the system is small and its conditioning grows with ``K``).
-    """
-    p = control_points.to(_wide_dtype(control_points.device))
-    num = p.shape[0]
-    kernel = _tps_kernel((p.unsqueeze(1) - p.unsqueeze(0)).square().sum(-1))  # (k, k)
-    poly = torch.cat((torch.ones(num, 1, dtype=p.dtype, device=p.device), p), dim=1)  # (k, 3)
-    top = torch.cat((kernel, poly), dim=1)
-    bottom = torch.cat((poly.T, torch.zeros(3, 3, dtype=p.dtype, device=p.device)), dim=1)
-    system = torch.cat((top, bottom), dim=0)  # (k + 3, k + 3)
-    rhs = torch.eye(num + 3, num, dtype=p.dtype, device=p.device)
-    try:
-        solve = torch.linalg.solve(system, rhs)
-    except RuntimeError as error:  # singular: collinear or repeated control points
-        raise ValueError(
-            "control_points define a singular thin-plate-spline system; they must be distinct "
-            "and not all on one line"
-        ) from error
-    return solve
-
-
-def _tps_theta(theta: object, num_points: int) -> Tensor:
-    layout = f"(B, {num_points}, 2) or (B, {2 * num_points})"
-    theta = _check_theta(theta, [(num_points, 2), (2 * num_points,)], layout)
-    return theta.reshape(theta.shape[0], num_points, 2)
-
-
-def _tps_basis(points: Tensor, control_points: Tensor) -> Tensor:
-    """``[U(|x - p_1|), ..., U(|x - p_K|), 1, x, y]`` for every point; ``(..., K + 3)``."""
-    diff = points.unsqueeze(-2) - control_points  # (..., k, 2)
-    kernel = _tps_kernel(diff.square().sum(-1))  # (..., k)
-    ones = torch.ones_like(points[..., :1])
-    return torch.cat((kernel, ones, points), dim=-1)
-
-
-def tps_coefficients(theta: Tensor, control_points: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Thin-plate-spline coefficients interpolating ``control_points[k] -> theta[:, k]``.
-
-    Solves Bookstein's system (F. L. Bookstein, "Principal warps: thin-plate splines and the
-    decomposition of deformations", TPAMI 1989) with the kernel centred at the control points:
-
-    .. math::
-
-        T(x) = a_0 + a_x x + a_y y + \\sum_k w_k\\, U(\\lVert x - p_k \\rVert), \\quad
-        U(r) = r^2 \\log r^2, \\quad T(p_k) = \\theta_k, \\quad
-        \\sum_k w_k = 0, \\; \\sum_k w_k p_k = 0.
-
-    Convention:
-        ``control_points`` ``p_k`` live in the **output** frame and ``theta_k`` in the **input**
-        frame, both normalised. ``kernel_weights`` use ``U(r) = r^2 log r^2``; libraries with
-        ``U(r) = r^2 log r`` (kornia) need ``2 * kernel_weights``. ``affine_weights`` rows are
-        ``(a_0, a_x, a_y)``, columns the ``x`` and ``y`` components.
-
-    Args:
-        theta: the points ``theta_k`` of the input that the control points map to.
-        control_points: ``p_k``; :func:`regular_control_points` (4 x 4) when ``None``.
-
-    Shape:
-        - theta: ``(B, K, 2)`` or ``(B, 2K)`` (``x0, y0, x1, y1, ...``)
-        - control_points: ``(K, 2)``
-        - output: ``kernel_weights`` ``(B, K, 2)``, ``affine_weights`` ``(B, 3, 2)``
-
-    Example:
-        >>> import torch
-        >>> points = regular_control_points((3, 3))
-        >>> w, a = tps_coefficients(points.unsqueeze(0), points)
-        >>> bool(w.abs().max() < 1e-6), torch.allclose(a[0], torch.eye(3)[:, 1:], atol=1e-6)
-        (True, True)
-    """
-    theta = check_tensor(theta, "theta", ndim=(2, 3), layout="(B, K, 2) or (B, 2K)")
-    if control_points is None:
-        control_points = regular_control_points(device=theta.device, dtype=theta.dtype)
-    control_points = _check_control_points(control_points)
-    num = control_points.shape[0]
-    targets = _tps_theta(theta, num)
-    solve = _tps_solve_matrix(control_points)  # (k + 3, k)
-    coefficients = torch.einsum("ck,bkj->bcj", solve, targets.to(solve.dtype)).to(targets.dtype)
-    return coefficients[:, :num], coefficients[:, num:]
-
-
-def tps_transform_points(
-    points: Tensor, theta: Tensor, control_points: Tensor | None = None
-) -> Tensor:
-    """Map points of the output frame through the thin-plate spline of :func:`tps_coefficients`.
-
-    ``tps_transform_points(control_points, theta, control_points) == theta`` up to rounding.
-
-    Shape:
-        - points: ``(B, N, 2)`` or ``(N, 2)`` (shared by the batch)
-        - theta: ``(B, K, 2)`` or ``(B, 2K)``
-        - output: ``(B, N, 2)``
-
-    Example:
-        >>> import torch
-        >>> p = regular_control_points()
-        >>> theta = (p + 0.1 * torch.randn(16, 2)).unsqueeze(0)
-        >>> torch.allclose(tps_transform_points(p, theta, p), theta, atol=1e-5)
-        True
-    """
-    points = _check_points(points, "points")
-    if points.dim() not in (2, 3):
-        raise ValueError(f"points must have shape (B, N, 2) or (N, 2), got {tuple(points.shape)}")
-    if control_points is None:
-        control_points = regular_control_points(device=points.device, dtype=points.dtype)
-    control_points = _check_control_points(control_points)
-    targets = _tps_theta(theta, control_points.shape[0])
-    return _tps_apply(points, targets, control_points, _tps_solve_matrix(control_points))
-
-
-def _tps_apply(points: Tensor, targets: Tensor, control_points: Tensor, solve: Tensor) -> Tensor:
-    # T(x) = basis(x) @ L^{-1}[:, :K] @ theta: linear in theta. The (..., n, k) mapping does
-    # not depend on theta; it is assembled in the solve's wide dtype, where the cancellations
-    # between the kernel and the affine terms are harmless, then cast to theta's dtype.
-    basis = _tps_basis(points.to(solve.dtype), control_points.to(solve.dtype))
-    mapping = (basis @ solve).to(targets.dtype)  # (..., n, k)
-    if mapping.dim() == 2:
-        return torch.einsum("nk,bkj->bnj", mapping, targets)
-    if mapping.shape[0] != targets.shape[0]:
-        raise ValueError(
-            f"points has batch size {mapping.shape[0]} but theta has batch size {targets.shape[0]}"
-        )
-    return torch.einsum("bnk,bkj->bnj", mapping, targets)
+# thin-plate spline (the spline itself is in attnlab.vision.tps)
 
 
 def tps_grid(
@@ -717,11 +498,11 @@ def tps_grid(
     theta = check_tensor(theta, "theta", ndim=(2, 3), layout="(B, K, 2) or (B, 2K)")
     if control_points is None:
         control_points = regular_control_points(device=theta.device, dtype=theta.dtype)
-    control_points = _check_control_points(control_points)
-    targets = _tps_theta(theta, control_points.shape[0])
-    height, width = _check_size(size, batch=targets.shape[0])
-    align_corners = _check_bool(align_corners, "align_corners")
-    solve = _tps_solve_matrix(control_points)
+    control_points = check_control_points(control_points)
+    targets = tps_targets(theta, control_points.shape[0])
+    height, width = check_image_size(size, batch=targets.shape[0])
+    align_corners = check_align_corners(align_corners)
+    solve = tps_solve_matrix(control_points)
     return _tps_grid(targets, (height, width), align_corners, control_points, solve)
 
 
@@ -736,7 +517,7 @@ def _tps_grid(
         size, align_corners=align_corners, device=targets.device, dtype=solve.dtype
     )
     points = mesh.reshape(-1, 2)  # (h * w, 2)
-    grid = _tps_apply(points, targets, control_points, solve)  # (b, h * w, 2)
+    grid = tps_apply(points, targets, control_points, solve)  # (b, h * w, 2)
     return grid.reshape(targets.shape[0], size[0], size[1], 2)
 
 
@@ -764,7 +545,23 @@ class GridGenerator(nn.Module):
         raise NotImplementedError
 
 
-class AffineGrid(GridGenerator):
+class _FunctionGrid(GridGenerator):
+    """A grid generator without state: :attr:`grid_function` ``(theta, size, align_corners)``,
+    with the identity transformation at :attr:`identity_params`."""
+
+    identity_params: ClassVar[tuple[float, ...]]
+    grid_function: ClassVar[staticmethod[[Tensor, Size, bool], Tensor]]
+
+    def identity(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return torch.tensor(self.identity_params, device=device, dtype=dtype)
+
+    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        return type(self).grid_function(theta, size, align_corners)
+
+
+class AffineGrid(_FunctionGrid):
     """Affine grid generator (6 parameters, eq. (1)); see :func:`affine_grid`.
 
     Example:
@@ -775,17 +572,11 @@ class AffineGrid(GridGenerator):
     """
 
     num_params = 6
-
-    def identity(
-        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> Tensor:
-        return torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], device=device, dtype=dtype)
-
-    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-        return affine_grid(theta, size, align_corners)
+    identity_params = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    grid_function = staticmethod(affine_grid)
 
 
-class TranslationGrid(GridGenerator):
+class TranslationGrid(_FunctionGrid):
     """Translation-only grid generator (2 parameters ``(t_x, t_y)``); see :func:`translation_grid`.
 
     Example:
@@ -795,17 +586,11 @@ class TranslationGrid(GridGenerator):
     """
 
     num_params = 2
-
-    def identity(
-        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> Tensor:
-        return torch.zeros(2, device=device, dtype=dtype)
-
-    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-        return translation_grid(theta, size, align_corners)
+    identity_params = (0.0, 0.0)
+    grid_function = staticmethod(translation_grid)
 
 
-class AttentionGrid(GridGenerator):
+class AttentionGrid(_FunctionGrid):
     """The paper's attention grid generator (3 parameters ``(s, t_x, t_y)``, section 3.2).
 
     See :func:`attention_matrix`.
@@ -816,17 +601,11 @@ class AttentionGrid(GridGenerator):
     """
 
     num_params = 3
-
-    def identity(
-        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> Tensor:
-        return torch.tensor([1.0, 0.0, 0.0], device=device, dtype=dtype)
-
-    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-        return attention_grid(theta, size, align_corners)
+    identity_params = (1.0, 0.0, 0.0)
+    grid_function = staticmethod(attention_grid)
 
 
-class SimilarityGrid(GridGenerator):
+class SimilarityGrid(_FunctionGrid):
     """Rotation-scale-translation grid generator (4 parameters ``(s, angle, t_x, t_y)``).
 
     See :func:`similarity_matrix`.
@@ -837,17 +616,11 @@ class SimilarityGrid(GridGenerator):
     """
 
     num_params = 4
-
-    def identity(
-        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> Tensor:
-        return torch.tensor([1.0, 0.0, 0.0, 0.0], device=device, dtype=dtype)
-
-    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-        return similarity_grid(theta, size, align_corners)
+    identity_params = (1.0, 0.0, 0.0, 0.0)
+    grid_function = staticmethod(similarity_grid)
 
 
-class ProjectiveGrid(GridGenerator):
+class ProjectiveGrid(_FunctionGrid):
     """Projective grid generator (8 parameters, ``h9 = 1``); see :func:`projective_grid`.
 
     Example:
@@ -856,14 +629,8 @@ class ProjectiveGrid(GridGenerator):
     """
 
     num_params = 8
-
-    def identity(
-        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> Tensor:
-        return torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], device=device, dtype=dtype)
-
-    def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-        return projective_grid(theta, size, align_corners)
+    identity_params = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+    grid_function = staticmethod(projective_grid)
 
 
 class ThinPlateSplineGrid(GridGenerator):
@@ -909,8 +676,8 @@ class ThinPlateSplineGrid(GridGenerator):
         if control_points is None:
             points = regular_control_points(grid_shape, device=device, dtype=dtype)
         else:
-            points = _check_control_points(control_points).detach().to(device=device, dtype=dtype)
-        _tps_solve_matrix(points)  # fail now on a singular configuration
+            points = check_control_points(control_points).detach().to(device=device, dtype=dtype)
+        tps_solve_matrix(points)  # fail now on a singular configuration
         self.register_buffer("control_points", points.clone())
         self.num_params = 2 * points.shape[0]
         self._solve_cache: tuple[tuple[object, ...], Tensor] | None = None
@@ -926,7 +693,7 @@ class ThinPlateSplineGrid(GridGenerator):
         key = (points.data_ptr(), points._version, points.dtype, points.device)
         if self._solve_cache is None or self._solve_cache[0] != key:
             with torch.no_grad():
-                self._solve_cache = (key, _tps_solve_matrix(points))
+                self._solve_cache = (key, tps_solve_matrix(points))
         return self._solve_cache[1]
 
     def identity(
@@ -935,9 +702,9 @@ class ThinPlateSplineGrid(GridGenerator):
         return self.control_points.reshape(-1).to(device=device, dtype=dtype).clone()
 
     def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-        targets = _tps_theta(theta, self.control_points.shape[0])
-        height, width = _check_size(size, batch=targets.shape[0])
-        align_corners = _check_bool(align_corners, "align_corners")
+        targets = tps_targets(theta, self.control_points.shape[0])
+        height, width = check_image_size(size, batch=targets.shape[0])
+        align_corners = check_align_corners(align_corners)
         return _tps_grid(
             targets, (height, width), align_corners, self.control_points, self.solve_matrix()
         )

@@ -25,13 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
 from attnlab.vision._validation import check_choice, check_feature_map
-from attnlab.vision.resnet import ClassifierOutput
-from attnlab.vision.squeeze_excitation import BlockOutput, SqueezeExcitation
+from attnlab.vision.resnet import ClassifierOutput, _check_model_args, _classify, _run_blocks
+from attnlab.vision.squeeze_excitation import BlockOutput, _conv, _optional_se
 
 __all__ = [
     "BN_INCEPTION_MODULES",
@@ -67,15 +66,7 @@ def _conv_bn_relu(
     factory: dict[str, Any],
 ) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=stride,
-            padding=kernel_size // 2,
-            bias=False,
-            **factory,
-        ),
+        _conv(in_channels, out_channels, kernel_size, stride=stride, factory=factory),
         nn.BatchNorm2d(out_channels, **factory),
         nn.ReLU(),
     )
@@ -183,13 +174,7 @@ class InceptionModule(nn.Module):
             else pooling
         )
         self.out_channels = ch1x1 + ch3x3 + double3x3 + (pool_proj or in_channels)
-        self.se = (
-            None
-            if reduction is None
-            else SqueezeExcitation(
-                self.out_channels, reduction, squeeze=squeeze, gate=gate, **factory
-            )
-        )
+        self.se = _optional_se(self.out_channels, reduction, squeeze, gate, factory)
 
     def forward(self, x: Tensor) -> BlockOutput:
         x = check_feature_map(x, "x", self.in_channels, module=self)
@@ -248,10 +233,7 @@ class BNInception(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_size(num_classes, "num_classes")
-        check_size(in_channels, "in_channels")
-        if reduction is not None:
-            check_size(reduction, "reduction")
+        _check_model_args(num_classes, in_channels, reduction)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.stem = nn.Sequential(
@@ -278,14 +260,8 @@ class BNInception(nn.Module):
 
     def forward(self, x: Tensor) -> ClassifierOutput:
         x = check_feature_map(x, "x", self.in_channels, module=self)
-        x = self.stem(x)
-        gates: list[Tensor] = []
-        for module in self.inception.values():
-            x, g = module(x)
-            if g is not None:
-                gates.append(g)
-        logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-        return ClassifierOutput(logits, tuple(gates))
+        x, gates = _run_blocks(self.inception.values(), self.stem(x))
+        return _classify(self.fc, x, gates)
 
 
 def bn_inception(

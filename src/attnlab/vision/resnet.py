@@ -28,7 +28,7 @@ Parameter counts (exact, 1000 classes; the papers print millions, see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -87,6 +87,29 @@ def _init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def _check_model_args(num_classes: int, in_channels: int, reduction: int | None) -> None:
+    check_size(num_classes, "num_classes")
+    check_size(in_channels, "in_channels")
+    if reduction is not None:
+        check_size(reduction, "reduction")
+
+
+def _run_blocks(blocks: Iterable[nn.Module], x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """Run blocks returning ``BlockOutput``; collect the gates of those with an SE block."""
+    gates: list[Tensor] = []
+    for block in blocks:
+        x, g = block(x)
+        if g is not None:
+            gates.append(g)
+    return x, gates
+
+
+def _classify(fc: nn.Linear, x: Tensor, gates: list[Tensor]) -> ClassifierOutput:
+    """Global average pooling and the final linear layer."""
+    logits = fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+    return ClassifierOutput(logits, tuple(gates))
 
 
 class ResNet(nn.Module):
@@ -155,14 +178,11 @@ class ResNet(nn.Module):
             raise ValueError(f"layers must give 4 block counts (stages 2-5), got {layers}")
         for n in layers:
             check_size(n, "layers")
-        check_size(num_classes, "num_classes")
-        check_size(in_channels, "in_channels")
+        _check_model_args(num_classes, in_channels, reduction)
         check_choice(position, "position", SE_POSITIONS)
         stages = tuple(stages)
         if not stages or any(s not in STAGES for s in stages) or len(set(stages)) != len(stages):
             raise ValueError(f"stages must be distinct values from {STAGES}, got {stages}")
-        if reduction is not None:
-            check_size(reduction, "reduction")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.layers = layers
@@ -197,14 +217,9 @@ class ResNet(nn.Module):
     def forward(self, x: Tensor) -> ClassifierOutput:
         x = check_feature_map(x, "x", self.in_channels, module=self)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
-        gates: list[Tensor] = []
-        for stage in STAGES:
-            for block in getattr(self, f"stage{stage}"):
-                x, g = block(x)
-                if g is not None:
-                    gates.append(g)
-        logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-        return ClassifierOutput(logits, tuple(gates))
+        blocks = (block for stage in STAGES for block in getattr(self, f"stage{stage}"))
+        x, gates = _run_blocks(blocks, x)
+        return _classify(self.fc, x, gates)
 
 
 def _resnet(
@@ -216,6 +231,22 @@ def _resnet(
     **options: Any,
 ) -> ResNet:
     return ResNet(layers, num_classes=num_classes, device=device, dtype=dtype, **options)
+
+
+_RESNEXT_32X4D: dict[str, Any] = {"groups": 32, "width_per_group": 4, "stride_in_1x1": False}
+"""ResNeXt-50's 32 x 4d bottlenecks, with the stride on the 3x3 convolution (Xie et al.)."""
+
+
+def _se_options(
+    reduction: int, stages: Sequence[int], position: str, squeeze: str, gate: str
+) -> dict[str, Any]:
+    return {
+        "reduction": reduction,
+        "stages": stages,
+        "position": position,
+        "squeeze": squeeze,
+        "gate": gate,
+    }
 
 
 def resnet50(
@@ -265,13 +296,7 @@ def resnext50_32x4d(
     """ResNeXt-50 (32x4d) (Xie et al., https://arxiv.org/abs/1611.05431, Table 1): 25,028,904
     parameters; stride on the 3x3 grouped convolution."""
     return _resnet(
-        (3, 4, 6, 3),
-        num_classes=num_classes,
-        device=device,
-        dtype=dtype,
-        groups=32,
-        width_per_group=4,
-        stride_in_1x1=False,
+        (3, 4, 6, 3), num_classes=num_classes, device=device, dtype=dtype, **_RESNEXT_32X4D
     )
 
 
@@ -299,17 +324,8 @@ def se_resnet50(
         >>> model.stage2[0].se.fc1.out_features  # 256 // 16
         16
     """
-    return _resnet(
-        (3, 4, 6, 3),
-        num_classes=num_classes,
-        device=device,
-        dtype=dtype,
-        reduction=reduction,
-        stages=stages,
-        position=position,
-        squeeze=squeeze,
-        gate=gate,
-    )
+    se = _se_options(reduction, stages, position, squeeze, gate)
+    return _resnet((3, 4, 6, 3), num_classes=num_classes, device=device, dtype=dtype, **se)
 
 
 def se_resnet101(
@@ -325,17 +341,8 @@ def se_resnet101(
 ) -> ResNet:
     """SE-ResNet-101 (Hu et al., https://arxiv.org/abs/1709.01507, Table 2): 49,326,872
     parameters at ``r = 16``. Arguments as :func:`se_resnet50`."""
-    return _resnet(
-        (3, 4, 23, 3),
-        num_classes=num_classes,
-        device=device,
-        dtype=dtype,
-        reduction=reduction,
-        stages=stages,
-        position=position,
-        squeeze=squeeze,
-        gate=gate,
-    )
+    se = _se_options(reduction, stages, position, squeeze, gate)
+    return _resnet((3, 4, 23, 3), num_classes=num_classes, device=device, dtype=dtype, **se)
 
 
 def se_resnet152(
@@ -351,17 +358,8 @@ def se_resnet152(
 ) -> ResNet:
     """SE-ResNet-152 (Hu et al., https://arxiv.org/abs/1709.01507, Table 2): 66,821,848
     parameters at ``r = 16``. Arguments as :func:`se_resnet50`."""
-    return _resnet(
-        (3, 8, 36, 3),
-        num_classes=num_classes,
-        device=device,
-        dtype=dtype,
-        reduction=reduction,
-        stages=stages,
-        position=position,
-        squeeze=squeeze,
-        gate=gate,
-    )
+    se = _se_options(reduction, stages, position, squeeze, gate)
+    return _resnet((3, 8, 36, 3), num_classes=num_classes, device=device, dtype=dtype, **se)
 
 
 def se_resnext50_32x4d(
@@ -377,20 +375,8 @@ def se_resnext50_32x4d(
 ) -> ResNet:
     """SE-ResNeXt-50 (32x4d) (Hu et al., https://arxiv.org/abs/1709.01507, Table 1): 27,559,896
     parameters at ``r = 16``. Arguments as :func:`se_resnet50`."""
-    return _resnet(
-        (3, 4, 6, 3),
-        num_classes=num_classes,
-        device=device,
-        dtype=dtype,
-        groups=32,
-        width_per_group=4,
-        stride_in_1x1=False,
-        reduction=reduction,
-        stages=stages,
-        position=position,
-        squeeze=squeeze,
-        gate=gate,
-    )
+    se = _se_options(reduction, stages, position, squeeze, gate) | _RESNEXT_32X4D
+    return _resnet((3, 4, 6, 3), num_classes=num_classes, device=device, dtype=dtype, **se)
 
 
 class PreActResNet(nn.Module):
@@ -450,10 +436,7 @@ class PreActResNet(nn.Module):
             raise ValueError(
                 f"depth must be {per_block} n + 2 (n >= 1) for {kind} blocks, got {depth}"
             )
-        check_size(num_classes, "num_classes")
-        check_size(in_channels, "in_channels")
-        if reduction is not None:
-            check_size(reduction, "reduction")
+        _check_model_args(num_classes, in_channels, reduction)
         n = (depth - 2) // per_block
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
@@ -464,17 +447,11 @@ class PreActResNet(nn.Module):
         for stage, width in enumerate((16, 32, 64)):
             for i in range(n):
                 stride = 2 if (i == 0 and stage > 0) else 1
-                block: PreActBasicBlock | PreActBottleneck
-                if bottleneck:
-                    block = PreActBottleneck(
-                        channels, width, stride=stride, reduction=reduction,
-                        squeeze=squeeze, gate=gate, **factory,
-                    )
-                else:
-                    block = PreActBasicBlock(
-                        channels, width, stride=stride, reduction=reduction,
-                        squeeze=squeeze, gate=gate, **factory,
-                    )
+                block_cls = PreActBottleneck if bottleneck else PreActBasicBlock
+                block = block_cls(
+                    channels, width, stride=stride, reduction=reduction,
+                    squeeze=squeeze, gate=gate, **factory,
+                )
                 blocks.append(block)
                 channels = block.out_channels
         self.blocks = nn.ModuleList(blocks)
@@ -484,15 +461,8 @@ class PreActResNet(nn.Module):
 
     def forward(self, x: Tensor) -> ClassifierOutput:
         x = check_feature_map(x, "x", self.in_channels, module=self)
-        x = self.conv1(x)
-        gates: list[Tensor] = []
-        for block in self.blocks:
-            x, g = block(x)
-            if g is not None:
-                gates.append(g)
-        x = F.relu(self.bn(x))
-        logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-        return ClassifierOutput(logits, tuple(gates))
+        x, gates = _run_blocks(self.blocks, self.conv1(x))
+        return _classify(self.fc, F.relu(self.bn(x)), gates)
 
 
 def resnet110(

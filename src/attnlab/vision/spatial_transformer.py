@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_positive, check_size, check_tensor
 from attnlab.core.registry import Paper, register_mechanism
+from attnlab.vision._validation import check_align_corners, check_feature_map, check_hw
 from attnlab.vision.grids import GridGenerator, make_grid_generator
 from attnlab.vision.sampler import PADDING_MODES, bilinear_sample
 
@@ -65,30 +66,6 @@ SPATIAL_TRANSFORMER_PAPER = Paper(
     year=2015,
     url="https://arxiv.org/abs/1506.02025",
 )
-
-
-
-def _check_hw(value: object, name: str) -> tuple[int, int]:
-    if (
-        isinstance(value, Tensor)
-        or not isinstance(value, Sequence)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        raise ValueError(f"{name} must be a pair of ints (H, W), got {value!r}")
-    height, width = value
-    if height <= 0 or width <= 0:
-        raise ValueError(f"{name} must have a positive height and width, got {(height, width)}")
-    return height, width
-
-
-def _check_image(
-    image: object, name: str = "image", module: nn.Module | None = None
-) -> Tensor:
-    image = check_tensor(image, name, ndim=4, layout="(B, C, H, W)", like=("", module))
-    if image.shape[2] == 0 or image.shape[3] == 0:
-        raise ValueError(f"{name} must have a non-empty spatial size, got {tuple(image.shape)}")
-    return image
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +190,7 @@ class ConvLocalisation(nn.Module):
         check_size(kernel_size, "kernel_size")
         check_size(hidden_dim, "hidden_dim")
         check_size(downsample, "downsample")
-        height, width = _check_hw(input_size, "input_size")
+        height, width = check_hw(input_size, "input_size")
         channels = tuple(channels)
         for c in channels:
             check_size(c, "channels")
@@ -253,7 +230,7 @@ class ConvLocalisation(nn.Module):
             self.regression.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_image(x, "x", self)
+        x = check_feature_map(x, "x", module=self)
         if x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.input_size:
             raise ValueError(
                 f"x must have shape (B, {self.in_channels}, {self.input_size[0]}, "
@@ -440,14 +417,13 @@ class SpatialTransformer(nn.Module):
             raise TypeError(
                 f"localisation must be an nn.Module, got {type(localisation).__name__}"
             )
-        if not isinstance(align_corners, bool):
-            raise TypeError(f"align_corners must be a bool, got {type(align_corners).__name__}")
+        check_align_corners(align_corners)
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         check_positive(lr_multiplier, "lr_multiplier", allow_zero=True)
         self.localisation = localisation
         self.grid_generator = make_grid_generator(grid, device=device, dtype=dtype)
-        self.output_size = None if output_size is None else _check_hw(output_size, "output_size")
+        self.output_size = None if output_size is None else check_hw(output_size, "output_size")
         self.align_corners = align_corners
         self.padding_mode = padding_mode
         self.lr_multiplier = float(lr_multiplier)
@@ -464,7 +440,7 @@ class SpatialTransformer(nn.Module):
         return self.grid_generator.num_params
 
     def forward(self, image: Tensor) -> SpatialTransformerOutput:
-        image = _check_image(image, module=self)
+        image = check_feature_map(image, "image", module=self)
         theta = self.localisation(image)  # (b, p), section 3.1
         return self.warp(image, theta)
 
@@ -480,7 +456,7 @@ class SpatialTransformer(nn.Module):
                       [ 5.,  6.,  7.,  0.],
                       [ 9., 10., 11.,  0.]]]])
         """
-        image = _check_image(image)
+        image = check_feature_map(image, "image")
         batch = image.shape[0]
         if not isinstance(theta, Tensor) or tuple(theta.shape) != (batch, self.num_params):
             got = tuple(theta.shape) if isinstance(theta, Tensor) else type(theta).__name__
@@ -609,7 +585,7 @@ class ParallelSpatialTransformers(nn.Module):
         self.transformers = _transformer_list(transformers, "transformers")
 
     def forward(self, image: Tensor) -> ParallelSpatialTransformersOutput:
-        image = _check_image(image, module=self)
+        image = check_feature_map(image, "image", module=self)
         outputs = tuple(t(image) for t in self.transformers)
         sizes = {tuple(o.context.shape[2:]) for o in outputs}
         if len(sizes) != 1:
@@ -667,7 +643,7 @@ class SequentialSpatialTransformers(nn.Module):
         self.transformers = _transformer_list(transformers, "transformers")
 
     def forward(self, image: Tensor) -> SequentialSpatialTransformersOutput:
-        x = _check_image(image, module=self)
+        x = check_feature_map(image, "image", module=self)
         outputs: list[SpatialTransformerOutput] = []
         for transformer in self.transformers:
             out = transformer(x)

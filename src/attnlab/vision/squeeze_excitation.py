@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
 from attnlab.core.registry import Paper, register_mechanism
-from attnlab.vision._validation import check_choice, check_feature_map
+from attnlab.vision._validation import check_choice, check_feature_map, check_reduction
 
 __all__ = [
     "GATES",
@@ -159,14 +159,7 @@ class SqueezeExcitation(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_size(channels, "channels")
-        check_size(reduction, "reduction")
-        hidden_dim = channels // reduction
-        if hidden_dim == 0:
-            raise ValueError(
-                f"reduction={reduction} leaves no hidden unit for channels={channels} "
-                f"(channels // reduction = 0); use reduction <= {channels}"
-            )
+        hidden_dim = check_reduction(channels, reduction)
         self.channels = channels
         self.reduction = reduction
         self.hidden_dim = hidden_dim
@@ -236,6 +229,38 @@ def _conv(
         bias=False,
         **factory,
     )
+
+
+def _optional_se(
+    channels: int, reduction: int | None, squeeze: str, gate: str, factory: dict[str, Any]
+) -> SqueezeExcitation | None:
+    """The SE block of a network block, or ``None`` for a block built without one."""
+    if reduction is None:
+        return None
+    return SqueezeExcitation(channels, reduction, squeeze=squeeze, gate=gate, **factory)
+
+
+def _projection(
+    in_channels: int, out_channels: int, stride: int, factory: dict[str, Any]
+) -> nn.Conv2d | None:
+    """The 1x1 projection of a shortcut whose shape changes, ``None`` for the identity."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return _conv(in_channels, out_channels, 1, stride=stride, factory=factory)
+
+
+def _residual_sum(
+    y: Tensor, shortcut: Tensor, se: SqueezeExcitation | None
+) -> tuple[Tensor, Tensor | None]:
+    """``shortcut + SE(y)`` and the gates (``shortcut + y`` and ``None`` without SE).
+
+    The scaling of eq. 4 and the summation run as one multiply-add,
+    ``torch.addcmul(shortcut, y, s)``: the result is the same, one pass over the map is saved.
+    """
+    if se is None:
+        return y + shortcut, None
+    gates = se.channel_gates(y)
+    return torch.addcmul(shortcut, y, gates[:, :, None, None]), gates
 
 
 class Bottleneck(nn.Module):
@@ -342,11 +367,9 @@ class Bottleneck(nn.Module):
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
 
         def se(channels: int, where: str) -> SqueezeExcitation | None:
-            if reduction is None or position != where:
+            if position != where:
                 return None
-            return SqueezeExcitation(
-                channels, reduction, squeeze=squeeze, gate=gate, device=device, dtype=dtype
-            )
+            return _optional_se(channels, reduction, squeeze, gate, factory)
 
         # registration order follows the computation, so that repr reads top to bottom
         self.se_pre = se(in_channels, "pre")
@@ -358,14 +381,12 @@ class Bottleneck(nn.Module):
         self.conv3 = _conv(width, out_channels, 1, factory=factory)
         self.bn3 = nn.BatchNorm2d(out_channels, **factory)
         self.se = se(out_channels, "standard")
-        self.shortcut: nn.Module
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                _conv(in_channels, out_channels, 1, stride=stride, factory=factory),
-                nn.BatchNorm2d(out_channels, **factory),
-            )
-        else:
-            self.shortcut = nn.Identity()
+        projection = _projection(in_channels, out_channels, stride, factory)
+        self.shortcut: nn.Module = (
+            nn.Identity()
+            if projection is None
+            else nn.Sequential(projection, nn.BatchNorm2d(out_channels, **factory))
+        )
         self.se_identity = se(out_channels, "identity")
         self.se_post = se(out_channels, "post")
 
@@ -381,15 +402,11 @@ class Bottleneck(nn.Module):
             y, gates = self.se_3x3(y)
         y = self.bn3(self.conv3(y))
         shortcut = self.shortcut(x)
-        if self.se is not None:
-            # standard SE: scale the branch output before the summation; the scaling and the
-            # summation run as one multiply-add, shortcut + y * s (eq. 4 fused)
-            gates = self.se.channel_gates(y)
-            out = torch.addcmul(shortcut, y, gates[:, :, None, None])
-        else:
-            if self.se_identity is not None:  # SE-Identity: on the identity path, in parallel
-                shortcut, gates = self.se_identity(shortcut)
-            out = y + shortcut
+        if self.se_identity is not None:  # SE-Identity: on the identity path, in parallel
+            shortcut, gates = self.se_identity(shortcut)
+        # standard SE scales the branch output before the summation (eq. 4 fused with it)
+        out, standard_gates = _residual_sum(y, shortcut, self.se)
+        gates = gates if standard_gates is None else standard_gates
         out = F.relu(out, inplace=True)
         if self.se_post is not None:  # SE-POST: after the summation (and the ReLU)
             out, gates = self.se_post(out)
@@ -453,28 +470,15 @@ class PreActBasicBlock(nn.Module):
         self.conv1 = _conv(in_channels, out_channels, 3, stride=stride, factory=factory)
         self.bn2 = nn.BatchNorm2d(out_channels, **factory)
         self.conv2 = _conv(out_channels, out_channels, 3, factory=factory)
-        self.se = (
-            None
-            if reduction is None
-            else SqueezeExcitation(
-                out_channels, reduction, squeeze=squeeze, gate=gate, device=device, dtype=dtype
-            )
-        )
-        self.projection = (
-            _conv(in_channels, out_channels, 1, stride=stride, factory=factory)
-            if stride != 1 or in_channels != out_channels
-            else None
-        )
+        self.se = _optional_se(out_channels, reduction, squeeze, gate, factory)
+        self.projection = _projection(in_channels, out_channels, stride, factory)
 
     def forward(self, x: Tensor) -> BlockOutput:
         x = check_feature_map(x, "x", self.in_channels, module=self)
         pre = F.relu(self.bn1(x))
         y = self.conv2(F.relu(self.bn2(self.conv1(pre))))
         shortcut = x if self.projection is None else self.projection(pre)
-        if self.se is None:
-            return BlockOutput(y + shortcut, None)
-        gates = self.se.channel_gates(y)
-        return BlockOutput(torch.addcmul(shortcut, y, gates[:, :, None, None]), gates)
+        return BlockOutput(*_residual_sum(y, shortcut, self.se))  # SE on the branch
 
 
 class PreActBottleneck(nn.Module):
@@ -539,18 +543,8 @@ class PreActBottleneck(nn.Module):
         self.conv2 = _conv(planes, planes, 3, stride=stride, factory=factory)
         self.bn3 = nn.BatchNorm2d(planes, **factory)
         self.conv3 = _conv(planes, out_channels, 1, factory=factory)
-        self.se = (
-            None
-            if reduction is None
-            else SqueezeExcitation(
-                out_channels, reduction, squeeze=squeeze, gate=gate, device=device, dtype=dtype
-            )
-        )
-        self.projection = (
-            _conv(in_channels, out_channels, 1, stride=stride, factory=factory)
-            if stride != 1 or in_channels != out_channels
-            else None
-        )
+        self.se = _optional_se(out_channels, reduction, squeeze, gate, factory)
+        self.projection = _projection(in_channels, out_channels, stride, factory)
 
     def forward(self, x: Tensor) -> BlockOutput:
         x = check_feature_map(x, "x", self.in_channels, module=self)
@@ -559,7 +553,4 @@ class PreActBottleneck(nn.Module):
         y = self.conv2(F.relu(self.bn2(y)))
         y = self.conv3(F.relu(self.bn3(y)))
         shortcut = x if self.projection is None else self.projection(pre)
-        if self.se is None:
-            return BlockOutput(y + shortcut, None)
-        gates = self.se.channel_gates(y)  # SE on the branch, fused with the summation
-        return BlockOutput(torch.addcmul(shortcut, y, gates[:, :, None, None]), gates)
+        return BlockOutput(*_residual_sum(y, shortcut, self.se))  # SE on the branch

@@ -40,6 +40,7 @@ EXPERIMENT = register_experiment(
                 tolerance=0.0,
                 direction="higher",
                 source="claim of this demo (no paper table)",
+                paper_origin="project",
             ),
             Target(
                 "test_attention_on_target",
@@ -47,6 +48,7 @@ EXPERIMENT = register_experiment(
                 tolerance=0.0,
                 direction="higher",
                 source="claim of this demo (no paper table)",
+                paper_origin="project",
             ),
         ),
         datasets=(),

@@ -70,6 +70,7 @@ EXPERIMENT = register_experiment(
                 direction="higher",
                 source="section 4.1, TC: CNN 3.5% - ST-CNN 1.7%; claim: ST-CNN error < CNN error",
                 scales=("quick", "full"),
+                paper_origin="derived",
             ),
             *(
                 Target(

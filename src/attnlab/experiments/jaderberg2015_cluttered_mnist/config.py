@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attnlab.architectures.stn_classifiers import parse_model_name
 from attnlab.experiments.jaderberg2015_distorted_mnist.config import DataConfig, OptimConfig
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import parse_model_name
 
 __all__ = ["TC_MODELS", "ClutteredMNISTConfig", "DataConfig", "ModelConfig", "OptimConfig"]
 
@@ -25,7 +25,8 @@ TC_MODELS: tuple[str, ...] = ("fcn", "cnn", "st_fcn_aff", "st_cnn_aff")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Sizes shared by every model (see ``jaderberg2015_distorted_mnist.models.build_model``)."""
+    """Sizes shared by every model (see
+    :func:`attnlab.architectures.stn_classifiers.build_model`)."""
 
     # "All networks have approximately the same number of parameters" (section 4.1); the
     # count is not stated: our choice, localisation networks included.

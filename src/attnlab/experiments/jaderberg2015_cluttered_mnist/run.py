@@ -9,7 +9,7 @@ the run's seed), the last ``val_size`` held out for the learning curves; the tes
 fixed test seed. Every model is trained with :func:`attnlab.train.fit` and tested once at the
 end of its schedule (no model selection).
 
-The models are those of :mod:`attnlab.experiments.jaderberg2015_distorted_mnist.models`; the
+The models are those of :mod:`attnlab.architectures.stn_classifiers`; the
 spatial-transformer models average-pool their transformer's output 2x before the classifier
 (appendix A.4).
 
@@ -29,6 +29,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from attnlab.architectures.stn_classifiers import (
+    SpatialTransformerClassifier,
+    build_model,
+    count_parameters,
+    parse_model_name,
+)
 from attnlab.data.distortions import DistortedMNIST
 from attnlab.data.mnist import Digits, load_digits
 from attnlab.experiments.context import RunContext
@@ -36,12 +42,6 @@ from attnlab.experiments.jaderberg2015_cluttered_mnist.config import (
     ClutteredMNISTConfig,
     DataConfig,
     OptimConfig,
-)
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
-    SpatialTransformerClassifier,
-    build_model,
-    count_parameters,
-    parse_model_name,
 )
 from attnlab.experiments.jaderberg2015_distorted_mnist.run import (
     mcnemar_pvalue,

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from attnlab.data.distortions import DISTORTIONS
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
+from attnlab.architectures.stn_classifiers import (
     DEFAULT_PARAM_BUDGET,
     MODEL_NAMES,
 )
+from attnlab.data.distortions import DISTORTIONS
 
 __all__ = [
     "SYNTHETIC_DIGITS_FALLBACK",
@@ -68,7 +68,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Sizes shared by every model (see :func:`...models.build_model`)."""
+    """Sizes shared by every model (see
+    :func:`attnlab.architectures.stn_classifiers.build_model`)."""
 
     # "All networks have approximately the same number of parameters" (section 4.1); the
     # paper's count is not stated: our choice, localisation networks included.

@@ -22,10 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from attnlab.experiments.context import RunContext
-    from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
+    from attnlab.architectures.stn_classifiers import (
         SpatialTransformerClassifier,
     )
+    from attnlab.experiments.context import RunContext
 
 __all__ = ["plot_sampling_grids", "save_transformer_figure"]
 
@@ -69,7 +69,7 @@ def plot_sampling_grids(
         images: the inputs ``U``.
         grids: per transformer, its sampling grid in normalised ``(x, y)`` input coordinates.
         transformed: the transformers' outputs, concatenated on channels
-            (:class:`~attnlab.experiments.jaderberg2015_distorted_mnist.models.SpatialTransformerClassifierOutput`).
+            (:class:`~attnlab.architectures.stn_classifiers.SpatialTransformerClassifierOutput`).
         labels: true classes, shown above the columns.
         predictions: predicted classes, shown next to the labels.
         title: figure title.

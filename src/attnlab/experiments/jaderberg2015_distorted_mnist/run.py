@@ -23,17 +23,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from attnlab.data.distortions import DISTORTIONS, TEST_SEED, DistortedMNIST, get_distortion
-from attnlab.data.mnist import Digits, load_digits
-from attnlab.experiments.context import RunContext
-from attnlab.experiments.jaderberg2015_distorted_mnist.config import DistortedMNISTConfig
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
+from attnlab.architectures.stn_classifiers import (
     MODEL_NAMES,
     SpatialTransformerClassifier,
     build_model,
     count_parameters,
     parse_model_name,
 )
+from attnlab.data.distortions import DISTORTIONS, TEST_SEED, DistortedMNIST, get_distortion
+from attnlab.data.mnist import Digits, load_digits
+from attnlab.experiments.context import RunContext
+from attnlab.experiments.jaderberg2015_distorted_mnist.config import DistortedMNISTConfig
 from attnlab.train import TrainConfig, derive_seed, fit, logits_of
 from attnlab.vision.spatial_transformer import spatial_transformer_param_groups
 

@@ -79,6 +79,7 @@ EXPERIMENT = register_experiment(
                     "(by >= 5 points, far outside the ~1-point noise of a 2k-pair test set)"
                 ),
                 scales=("quick", "full"),
+                paper_origin="derived",
             ),
             *(
                 Target(

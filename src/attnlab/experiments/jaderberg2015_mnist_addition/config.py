@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attnlab.architectures.stn_classifiers import parse_model_name
 from attnlab.experiments.jaderberg2015_cluttered_mnist.config import (
     DataConfig,
     ModelConfig,
     OptimConfig,
 )
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import parse_model_name
 
 __all__ = [
     "ADDITION_MODELS",
@@ -40,7 +40,7 @@ def parse_addition_model(name: str) -> tuple[str, int]:
     """Split an addition-task model name into a Table 1 model name and its transformer count.
 
     ``"2xst_fcn_aff"`` is ``st_fcn_aff`` with two parallel transformers; any other name is a
-    Table 1 name (:data:`~attnlab.experiments.jaderberg2015_distorted_mnist.models.MODEL_NAMES`)
+    Table 1 name (:data:`~attnlab.architectures.stn_classifiers.MODEL_NAMES`)
     with one transformer (or none).
 
     Example:

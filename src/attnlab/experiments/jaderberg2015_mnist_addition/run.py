@@ -20,6 +20,11 @@ from __future__ import annotations
 
 import torch
 
+from attnlab.architectures.stn_classifiers import (
+    SpatialTransformerClassifier,
+    build_model,
+    parse_model_name,
+)
 from attnlab.experiments.context import RunContext
 from attnlab.experiments.jaderberg2015_cluttered_mnist.run import (
     TrainedModel,
@@ -28,11 +33,6 @@ from attnlab.experiments.jaderberg2015_cluttered_mnist.run import (
     plot_learning_curves,
     plot_transformer,
     train_and_test,
-)
-from attnlab.experiments.jaderberg2015_distorted_mnist.models import (
-    SpatialTransformerClassifier,
-    build_model,
-    parse_model_name,
 )
 from attnlab.experiments.jaderberg2015_mnist_addition.config import (
     AdditionConfig,

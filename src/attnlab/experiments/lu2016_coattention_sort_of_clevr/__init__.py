@@ -65,6 +65,7 @@ EXPERIMENT = register_experiment(
                     "relation network, so the paper's gap is context, not the goal)"
                 ),
                 scales=("full",),
+                paper_origin="project",
             ),
             Target(
                 "coattention/non_relational_accuracy",
@@ -76,6 +77,7 @@ EXPERIMENT = register_experiment(
                     "questions after full training; >= 80% asked of a minutes-long CPU schedule"
                 ),
                 scales=("full",),
+                paper_origin="project",
             ),
             Target(
                 "cnn_mlp/non_relational_accuracy",
@@ -95,6 +97,7 @@ EXPERIMENT = register_experiment(
                     "answer on relational questions by >= 10 points"
                 ),
                 scales=("quick", "full"),
+                paper_origin="project",
             ),
         ),
         datasets=(),

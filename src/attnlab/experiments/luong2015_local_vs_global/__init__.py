@@ -52,6 +52,7 @@ EXPERIMENT = register_experiment(
                 tolerance=0.5,
                 direction="higher",
                 source="claim of this experiment on reverse (Luong Table 4 is WMT ppl/BLEU)",
+                paper_origin="project",
             ),
         ),
         datasets=(),

@@ -48,6 +48,7 @@ def _targets() -> tuple[Target, ...]:
             direction="match",
             source=f"Table 3, {key} minus base (two numbers rounded to millions)",
             scales=SCALES,
+            paper_origin="derived",
         )
         for key in SAME_WIDTH_ROWS
     ]

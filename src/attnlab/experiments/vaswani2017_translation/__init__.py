@@ -52,6 +52,7 @@ EXPERIMENT = register_experiment(
                     "claim: Transformer >= seq2seq-attention BLEU on the same data (the paper's "
                     "Table 2 comparison with RNN systems, on WMT)"
                 ),
+                paper_origin="project",
             ),
         ),
         datasets=(DataRequirement.from_resource(ENG_FRA_RESOURCE, "Tatoeba eng-fra pairs"),),

@@ -203,13 +203,13 @@ def build_models(
     transformer = Transformer(
         vocab_size, vocab_size, dim=t.dim, num_heads=t.num_heads, num_encoder_layers=t.num_layers,
         num_decoder_layers=t.num_layers, hidden_dim=t.hidden_dim, dropout=t.dropout,
-        norm_first=t.norm_first, max_len=max(64, config.max_decode_length + 2),
+        norm_first=t.norm_first, max_length=max(64, config.max_decode_length + 2),
         share_embeddings=True, tie_output=True, pad_index=PAD_ID, device=device,
     )
     baseline = Seq2Seq(
         vocab_size, vocab_size, embed_dim=b.embed_dim, hidden_dim=b.hidden_dim,
         bidirectional=b.bidirectional, attention=b.attention, dropout=b.dropout,
-        bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, device=device,
+        bos_index=BOS_ID, eos_index=EOS_ID, pad_index=PAD_ID, device=device,
     )
     return transformer, baseline
 
@@ -239,12 +239,14 @@ def _translate(
             mask = lengths_to_mask(n, s.shape[1])
             if config.beam_size == 1:
                 ids = model.greedy_decode(s, bos_index=BOS_ID, eos_index=EOS_ID,
-                                          max_len=config.max_decode_length, src_mask=mask)
+                                          max_length=config.max_decode_length,
+                                          src_mask=mask).tokens
             else:
                 ids = model.beam_search(s, bos_index=BOS_ID, eos_index=EOS_ID,
                                         beam_size=config.beam_size,
-                                        max_len=config.max_decode_length,
-                                        length_penalty=config.length_penalty, src_mask=mask)
+                                        max_length=config.max_decode_length,
+                                        length_penalty=config.length_penalty,
+                                        src_mask=mask).tokens
         else:
             assert isinstance(model, Seq2Seq)
             if config.beam_size == 1:

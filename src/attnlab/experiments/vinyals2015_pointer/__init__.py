@@ -76,22 +76,27 @@ EXPERIMENT = register_experiment(
             Target(
                 "convex_hull/ptr_minus_seq2seq/accuracy_in_range",
                 paper=0.05, tolerance=0.0, direction="higher", source=_SOURCE,
+                paper_origin="project",
             ),
             Target(
                 "convex_hull/ptr_minus_seq2seq/area_coverage_beyond",
                 paper=0.05, tolerance=0.0, direction="higher", source=_SOURCE,
+                paper_origin="project",
             ),
             Target(
                 "sort/ptr_minus_seq2seq/accuracy_in_range",
                 paper=0.05, tolerance=0.0, direction="higher", source=_SOURCE,
+                paper_origin="project",
             ),
             Target(
                 "sort/ptr_minus_seq2seq/accuracy_beyond",
                 paper=0.05, tolerance=0.0, direction="higher", source=_SOURCE,
+                paper_origin="project",
             ),
             Target(
                 "convex_hull/ptr_net/area_coverage_beyond",
                 paper=0.8, tolerance=0.0, direction="higher", source=_GENERALISES,
+                paper_origin="project",
             ),
         ),
         datasets=(),

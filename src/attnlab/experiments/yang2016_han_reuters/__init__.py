@@ -58,6 +58,7 @@ EXPERIMENT = register_experiment(
                     "claim of Table 2 (HN-ATT > flat models; no Reuters number in the paper): "
                     "HAN no worse than the flat attention baseline, within 1 point of seed noise"
                 ),
+                paper_origin="project",
             ),
             Target(
                 "han/test_accuracy_pct",
@@ -68,6 +69,7 @@ EXPERIMENT = register_experiment(
                     "sanity bound of this reproduction, not a paper number (majority class "
                     "'earn': 46% of the test documents)"
                 ),
+                paper_origin="project",
             ),
         ),
         datasets=(

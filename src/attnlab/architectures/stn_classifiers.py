@@ -1,9 +1,10 @@
-"""Classifiers of the distorted-MNIST experiments: FCN, CNN and their spatial-transformer versions.
+"""Classifiers of the spatial transformer paper: FCN, CNN and their spatial-transformer versions.
 
 Jaderberg, Simonyan, Zisserman, Kavukcuoglu, "Spatial Transformer Networks", NeurIPS 2015,
-https://arxiv.org/abs/1506.02025, section 4.1 and appendix A.4. Every network has three weight
-layers in its classification part, and all networks compared on one task have approximately the
-same number of parameters:
+https://arxiv.org/abs/1506.02025, section 4.1 and appendix A.4: the models of Table 1 (distorted
+MNIST), also used for cluttered MNIST, MNIST addition and the ``st_cnn`` benchmark. Every network
+has three weight layers in its classification part, and all networks compared on one task have
+approximately the same number of parameters:
 
 * **FCN**: ``Flatten -> FC(h) -> ReLU -> FC(h) -> ReLU -> FC(K)`` (two hidden layers);
 * **CNN**: ``Conv9x9(c1) -> MaxPool2 -> ReLU -> Conv7x7(c2) -> MaxPool2 -> ReLU -> FC(K)``

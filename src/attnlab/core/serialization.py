@@ -1,0 +1,584 @@
+"""Save a module to a folder and load it back, in the layout of the Hugging Face Hub.
+
+A folder written by :func:`save_pretrained` holds two files and nothing executable:
+
+* ``model.safetensors``: the state dict in the safetensors format (header metadata
+  ``{"format": "pt"}``), tensor names as in ``module.state_dict()``; a tensor shared by several
+  names (tied weights) is stored once, under its first name.
+* ``config.json``: the class as ``"package.module:Class"`` under ``"_attnlab_class"`` and its
+  constructor's keyword arguments, flat, as the Hub's ``config.json`` files hold their
+  hyper-parameters (values that JSON cannot hold are tagged, see
+  :mod:`attnlab.core.init_args`).
+
+:func:`from_pretrained` imports the class, calls it with the arguments and loads the tensors:
+state dicts are bit-identical and outputs in eval mode identical. Nothing is unpickled, and a
+config can only name classes of the ``attnlab`` package (of any package when the caller passes
+the class itself, ``cls=``).
+
+Before writing, :func:`save_pretrained` rebuilds the module from the config it is about to write
+and compares the two: class, every attribute of every submodule, the names, shapes and dtypes of
+the parameters and buffers, which of them are tied, and the values of the tensors the state dict
+leaves out. A module whose constructor arguments were guessed wrong is refused there, with the
+differences, not discovered after loading.
+
+Convention:
+    ``device`` is never saved: a module is rebuilt on the CPU (``device=`` moves it). ``dtype``
+    is passed when the constructor takes one and every floating tensor of the module has the
+    same non-default dtype; every tensor is then given the dtype it was saved with.
+
+Example:
+    >>> import tempfile
+import weakref
+    >>> from attnlab.vision import SqueezeExcitation
+    >>> se = SqueezeExcitation(32, reduction=4)
+    >>> folder = save_pretrained(se, tempfile.mkdtemp())
+    >>> sorted(p.name for p in folder.iterdir())
+    ['config.json', 'model.safetensors']
+    >>> same = from_pretrained(folder, cls=SqueezeExcitation)
+    >>> all(torch.equal(a, b) for a, b in zip(se.state_dict().values(),
+    ...                                        same.state_dict().values()))
+    True
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import importlib
+import importlib.metadata
+import inspect
+import json
+import os
+import tempfile
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.core.init_args import (
+    CLASS_KEY,
+    CLASS_ROOTS,
+    NOT_SAVED,
+    ConfigError,
+    build,
+    decode_kwargs,
+    encode_object,
+    encode_value,
+    import_path,
+    init_config,
+    is_recorded,
+    recording_init_args,
+    remember_args,
+    remember_init,
+    resolve,
+)
+
+__all__ = [
+    "CONFIG_NAME",
+    "WEIGHTS_NAME",
+    "ConfigError",
+    "PretrainedMixin",
+    "build",
+    "from_pretrained",
+    "init_config",
+    "recording_init_args",
+    "remember_init",
+    "save_pretrained",
+]
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+VERSION_KEY = "_attnlab_version"
+_MAX_DIFFERENCES = 12
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def _safetensors() -> Any:
+    try:
+        return importlib.import_module("safetensors.torch")
+    except ImportError:
+        raise ModuleNotFoundError(
+            "saving and loading pretrained folders needs the safetensors package: "
+            "pip install 'attnlab[hub]'"
+        ) from None
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("attnlab")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    """The module inside ``torch.compile``'s or a data-parallel wrapper."""
+    while True:
+        inner = getattr(module, "_orig_mod", None)
+        if not isinstance(inner, nn.Module) and isinstance(
+            module, nn.DataParallel | nn.parallel.DistributedDataParallel
+        ):
+            inner = module.module
+        if not isinstance(inner, nn.Module):
+            return module
+        module = inner
+
+
+# ---------------------------------------------------------------------------------------------
+# tensors
+
+
+def _tie_groups(state: Mapping[str, Any]) -> list[list[str]]:
+    """State-dict names grouped by the tensor object they hold, in state-dict order."""
+    groups: dict[int, list[str]] = {}
+    for name, tensor in state.items():
+        groups.setdefault(id(tensor), []).append(name)
+    return list(groups.values())
+
+
+def _tensors_to_save(module: nn.Module) -> dict[str, Tensor]:
+    state = module.state_dict(keep_vars=True)
+    out: dict[str, Tensor] = {}
+    storages: set[int] = set()
+    for group in _tie_groups(state):
+        name = group[0]
+        tensor = state[name]
+        if not isinstance(tensor, Tensor):
+            raise ConfigError(f"state-dict entry {name!r} is not a tensor "
+                              f"({type(tensor).__name__}); safetensors holds tensors only")
+        if tensor.is_meta:
+            raise ConfigError(f"tensor {name!r} is on the meta device: it holds no values")
+        tensor = tensor.detach().to("cpu").contiguous()
+        if tensor.numel():
+            pointer = tensor.untyped_storage().data_ptr()
+            if pointer in storages:  # a view of a tensor already written: give it its own copy
+                tensor = tensor.clone()
+            else:
+                storages.add(pointer)
+        out[name] = tensor
+    return out
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:20])
+    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+
+
+def _load_tensors(module: nn.Module, tensors: Mapping[str, Tensor], source: str) -> None:
+    """Load ``tensors`` into ``module``, each keeping its saved dtype; names checked first."""
+    state = module.state_dict(keep_vars=True)
+    missing, mismatched, loaded = [], [], {}
+    for group in _tie_groups(state):
+        present = [name for name in group if name in tensors]
+        if not present:
+            missing.append(group[0] if len(group) == 1 else " = ".join(group))
+            continue
+        saved = tensors[present[0]]
+        for other in present[1:]:
+            if not torch.equal(tensors[other], saved):
+                raise ValueError(f"{source}: tensors {present[0]!r} and {other!r} are tied in "
+                                 f"{type(module).__qualname__} but hold different values")
+        target = state[group[0]]
+        if saved.shape != target.shape:
+            mismatched.append(f"{present[0]!r}: saved {tuple(saved.shape)}, "
+                              f"module {tuple(target.shape)}")
+            continue
+        if target.dtype != saved.dtype:
+            target.data = target.data.to(saved.dtype)
+        loaded.update(dict.fromkeys(group, saved))
+    unexpected = [name for name in tensors if name not in state]
+    problems = []
+    if missing:
+        problems.append(f"missing tensor(s) {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensor(s) {_listing(unexpected)}")
+    if mismatched:
+        problems.append("shape mismatch for " + "; ".join(mismatched))
+    if problems:
+        raise ValueError(f"{source} does not fit {type(module).__qualname__}: "
+                         + "; ".join(problems))
+    module.load_state_dict(loaded, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing a module with its rebuild
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Comparison:
+    """Differences between a module and its rebuild that loading the state dict cannot fix."""
+
+    def __init__(self, state_tensors: set[int]) -> None:
+        self.state_tensors = state_tensors
+        self.differences: list[str] = []
+        self.seen: set[tuple[int, int]] = set()
+
+    def differ(self, path: str, message: str) -> None:
+        self.differences.append(f"{path or '<module>'}: {message}")
+
+    def compare(self, a: Any, b: Any, path: str) -> None:
+        if len(self.differences) >= _MAX_DIFFERENCES or (id(a), id(b)) in self.seen:
+            return
+        self.seen.add((id(a), id(b)))
+        if type(a) is not type(b):
+            self.differ(path, f"{type(a).__qualname__} in the module, "
+                              f"{type(b).__qualname__} rebuilt")
+        elif isinstance(a, Tensor):
+            self.tensors(a, b, path)
+        elif isinstance(a, nn.Module):
+            self.attributes(_members(a), _members(b), path, module=True)
+        elif isinstance(a, float):
+            if not (a == b or (a != a and b != b)):
+                self.differ(path, f"{a!r} in the module, {b!r} rebuilt")
+        elif isinstance(a, bool | int | str | bytes | type(None) | torch.dtype | range):
+            if a != b:
+                self.differ(path, f"{_describe(a)} in the module, {_describe(b)} rebuilt")
+        elif isinstance(a, torch.device | torch.Generator):
+            pass  # the rebuild is on the CPU; a generator's state is not configuration
+        elif isinstance(a, list | tuple):
+            if len(a) != len(b):
+                self.differ(path, f"{len(a)} items in the module, {len(b)} rebuilt")
+            else:
+                for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                    self.compare(x, y, f"{path}[{i}]")
+        elif isinstance(a, dict):
+            self.attributes(a, b, path, module=False)
+        elif isinstance(a, weakref.ref):
+            self.compare(a(), b(), path)
+        elif isinstance(a, functools.partial):
+            self.compare((a.func, a.args, a.keywords), (b.func, b.args, b.keywords), path)
+        elif isinstance(a, set | frozenset | enum.Enum | type) or inspect.isroutine(a):
+            if not _same_callable(a, b):
+                self.differ(path, f"{_describe(a)} in the module, {_describe(b)} rebuilt")
+        elif hasattr(a, "__dict__"):
+            self.attributes(vars(a), vars(b), path, module=False)
+        elif not _equal(a, b):
+            self.differ(path, f"{_describe(a)} in the module, {_describe(b)} rebuilt")
+
+    def attributes(self, a: Mapping[Any, Any], b: Mapping[Any, Any], path: str, *,
+                   module: bool) -> None:
+        dot = f"{path}." if path else ""
+        a = {k: v for k, v in a.items() if k != "_attnlab_init_args"}
+        b = {k: v for k, v in b.items() if k != "_attnlab_init_args"}
+        for key in [k for k in a if k not in b] + [k for k in b if k not in a]:
+            where = "the module" if key in a else "the rebuild"
+            self.differ(f"{dot}{key}" if module else f"{path}[{key!r}]", f"only in {where}")
+        for key in [k for k in a if k in b]:
+            if module and key == "training":
+                continue
+            if module and isinstance(key, str) and "hook" in key and isinstance(a[key], dict):
+                if len(a[key]) != len(b[key]):
+                    self.differ(f"{dot}{key}", f"{len(a[key])} hook(s) in the module, "
+                                               f"{len(b[key])} rebuilt")
+            else:
+                self.compare(a[key], b[key], f"{dot}{key}" if module else f"{path}[{key!r}]")
+
+    def tensors(self, a: Tensor, b: Tensor, path: str) -> None:
+        if a.shape != b.shape or a.dtype != b.dtype:
+            self.differ(path, f"{a.dtype} {tuple(a.shape)} in the module, "
+                              f"{b.dtype} {tuple(b.shape)} rebuilt")
+        elif id(a) not in self.state_tensors and not (a.is_meta or b.is_meta):
+            x, y = a.detach().cpu(), b.detach().cpu()
+            same = torch.equal(x, y) or (
+                x.is_floating_point() and bool(((x == y) | (x.isnan() & y.isnan())).all())
+            )
+            if not same:
+                self.differ(path, "a tensor outside the state dict holds other values")
+
+
+def _members(module: nn.Module) -> dict[str, Any]:
+    """A module's attributes, its parameters, buffers and submodules among them."""
+    members = dict(vars(module))
+    for kind in ("_parameters", "_buffers", "_modules"):
+        members.update(members.pop(kind))
+    return members
+
+
+def _equal(a: object, b: object) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # an __eq__ that returns no single truth value
+        return a is b
+
+
+def _same_callable(a: object, b: object) -> bool:
+    if a is b or a == b:
+        return True
+    func_a, func_b = getattr(a, "__func__", None), getattr(b, "__func__", None)
+    return func_a is not None and func_a is func_b  # bound methods of the two modules
+
+
+def _differences(module: nn.Module, rebuilt: nn.Module) -> list[str]:
+    state = module.state_dict(keep_vars=True)
+    comparison = _Comparison({id(t) for t in state.values()})
+    comparison.compare(module, rebuilt, "")
+    ties = [g for g in _tie_groups(state) if len(g) > 1]
+    rebuilt_ties = [g for g in _tie_groups(rebuilt.state_dict(keep_vars=True)) if len(g) > 1]
+    if ties != rebuilt_ties:
+        comparison.differ("", f"tied tensors {ties} in the module, {rebuilt_ties} rebuilt")
+    return comparison.differences
+
+
+# ---------------------------------------------------------------------------------------------
+# config
+
+
+def _common_dtype(module: nn.Module) -> torch.dtype | None:
+    dtypes = {t.dtype for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()}
+    return next(iter(dtypes)) if len(dtypes) == 1 else None
+
+
+def _takes(cls: type, name: str) -> bool:
+    return name in inspect.signature(cls).parameters
+
+
+def _config(module: nn.Module, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    cls = type(module)
+    if config is None:
+        encoded = encode_object(module, "", roots=None)
+    else:
+        kwargs = {k: v for k, v in config.items() if k not in NOT_SAVED}
+        encoded = {CLASS_KEY: import_path(cls)}
+        for key, value in kwargs.items():
+            if not isinstance(key, str) or key.startswith("_attnlab_"):
+                raise ConfigError(f"config key {key!r} must be a string not starting with "
+                                  "'_attnlab_'")
+            encoded[key] = encode_value(value, key)
+    dtype = _common_dtype(module)
+    if dtype is not None and dtype != torch.get_default_dtype() and _takes(cls, "dtype"):
+        encoded["dtype"] = encode_value(dtype, "dtype")
+    return {CLASS_KEY: encoded.pop(CLASS_KEY), VERSION_KEY: _version(), **encoded}
+
+
+def _class_from(config: Mapping[str, Any], cls: type | None, where: str) -> type[nn.Module]:
+    path = config.get(CLASS_KEY)
+    if path is None:
+        raise ConfigError(f"{where} names no class (no {CLASS_KEY!r} key): it was not written "
+                          "by save_pretrained")
+    if cls is not None and path == import_path(cls):
+        return cls
+    try:
+        found = resolve(path, CLASS_ROOTS, what="class")
+    except ConfigError as error:
+        if cls is None:
+            raise ConfigError(f"{where}: {error}") from None
+        found = None
+    if cls is not None and not (isinstance(found, type) and issubclass(found, cls)):
+        raise TypeError(f"{where} holds a {path}, not a {import_path(cls)}")
+    if not (isinstance(found, type) and issubclass(found, nn.Module)):
+        raise ConfigError(f"{where}: {path!r} is not an nn.Module class")
+    return found
+
+
+def _instantiate(target: type[nn.Module], kwargs: dict[str, Any]) -> nn.Module:
+    # Building draws initial weights that the loaded ones replace: leave the caller's random
+    # stream where it was.
+    with torch.random.fork_rng(devices=[]):
+        module = target(**kwargs)
+    remember_args(module, kwargs)  # so that a loaded module saves again as it was loaded
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(descriptor)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def _folder(directory: str | os.PathLike[str]) -> Path:
+    folder = Path(directory)
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder}: no such folder (a save_pretrained folder holds "
+                                f"{CONFIG_NAME} and {WEIGHTS_NAME})")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder (a save_pretrained folder holds "
+                                 f"{CONFIG_NAME} and {WEIGHTS_NAME})")
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder} has no {name} (a save_pretrained folder holds "
+                                    f"{CONFIG_NAME} and {WEIGHTS_NAME})")
+    return folder
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path} must hold a JSON object, got {type(config).__name__}")
+    return config
+
+
+_HINT = (
+    "build the module with attnlab.core.init_args.build(...) or inside "
+    "attnlab.core.init_args.recording_init_args(), or pass config= with its constructor's "
+    "keyword arguments"
+)
+
+
+def save_pretrained(
+    module: nn.Module,
+    directory: str | os.PathLike[str],
+    *,
+    config: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``module`` to ``directory`` as ``config.json`` + ``model.safetensors``.
+
+    Args:
+        module: the module (a ``torch.compile`` or data-parallel wrapper is unwrapped).
+        directory: the folder, created if needed; other files in it are left alone.
+        config: the constructor's keyword arguments; by default those recorded when the module
+            was built, else its attributes named after the parameters (see
+            :mod:`attnlab.core.init_args`).
+
+    Returns:
+        The folder, as a :class:`~pathlib.Path`.
+
+    Raises:
+        ConfigError: the arguments are unknown or cannot be written as JSON, or the module
+            rebuilt from them differs from ``module`` (the differences are listed).
+    """
+    module = _unwrap(module)
+    safetensors = _safetensors()
+    folder = Path(directory)
+    name = type(module).__qualname__
+    if config is not None:
+        origin = "given"
+    else:
+        origin = "recorded" if is_recorded(module) else "read from its attributes"
+    try:
+        encoded = _config(module, config)
+    except ConfigError as error:
+        raise ConfigError(f"cannot save {name}: {error}; {_HINT}") from None
+    text = json.dumps(encoded, indent=2, allow_nan=False) + "\n"
+    arguments = {k: v for k, v in encoded.items() if not k.startswith("_attnlab_")}
+    try:
+        rebuilt = _instantiate(type(module), decode_kwargs(json.loads(text)))
+    except Exception as error:
+        raise ConfigError(f"cannot save {name}: rebuilding it from the arguments {origin}, "
+                          f"{arguments}, fails: {error}; {_HINT}") from error
+    tensors = _tensors_to_save(module)
+    for key, tensor in rebuilt.state_dict(keep_vars=True).items():
+        if key in tensors and tensor.dtype != tensors[key].dtype:
+            tensor.data = tensor.data.to(tensors[key].dtype)
+    differences = _differences(module, rebuilt)
+    if differences:
+        raise ConfigError(
+            f"cannot save {name}: rebuilt from the arguments {origin}, {arguments}, it differs "
+            "from the module:\n  " + "\n  ".join(differences) + f"\n{_HINT}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomically(folder / CONFIG_NAME, lambda p: _write_text(p, text))
+    _write_atomically(
+        folder / WEIGHTS_NAME,
+        lambda p: safetensors.save_file(tensors, p, metadata={"format": "pt"}),
+    )
+    return folder
+
+
+def from_pretrained(
+    directory: str | os.PathLike[str],
+    *,
+    cls: type[_M] | None = None,
+    device: torch.device | str | None = None,
+) -> _M:
+    """Rebuild the module saved in ``directory`` by :func:`save_pretrained`, in eval mode.
+
+    Args:
+        directory: a folder holding ``config.json`` and ``model.safetensors``.
+        cls: the class expected; with it, a folder holding another class is an error, and a
+            class outside the ``attnlab`` package can be loaded.
+        device: where to put the module (the CPU by default).
+
+    Raises:
+        FileNotFoundError: no such folder, or a file is missing.
+        TypeError: the folder holds a class that is not ``cls`` or a subclass of it.
+        ConfigError: ``config.json`` is not a save_pretrained config, or names a class outside
+            the ``attnlab`` package (never imported).
+        ValueError: a tensor is missing, unexpected or of the wrong shape (each named).
+    """
+    safetensors = _safetensors()
+    folder = _folder(directory)
+    where = str(folder / CONFIG_NAME)
+    config = _read_config(folder / CONFIG_NAME)
+    target = _class_from(config, cls, where)
+    kwargs = decode_kwargs(config, where)
+    try:
+        module = _instantiate(target, kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {target.__qualname__} refuses the saved arguments: "
+                          f"{error}") from error
+    weights = folder / WEIGHTS_NAME
+    try:
+        tensors = safetensors.load_file(str(weights), device="cpu")
+    except Exception as error:  # the safetensors error type comes from its compiled core
+        raise ValueError(f"{weights} is not a readable safetensors file: {error}") from None
+    _load_tensors(module, tensors, str(weights))
+    if device is not None:
+        module.to(device)
+    return cast(_M, module.eval())
+
+
+class PretrainedMixin:
+    """``save_pretrained`` / ``from_pretrained`` methods, and constructor arguments recorded.
+
+    For new modules: ``class MyModel(PretrainedMixin, nn.Module)``. Every subclass that
+    defines ``__init__`` records its arguments (:func:`remember_init`), so
+    ``model.save_pretrained(folder)`` and ``MyModel.from_pretrained(folder)`` need no
+    ``config=``, whatever its attributes are called. The modules of attnlab itself do not
+    derive from it: use the functions :func:`save_pretrained` and :func:`from_pretrained`.
+
+    Example:
+        >>> import tempfile
+import weakref
+        >>> class Gate(PretrainedMixin, nn.Module):
+        ...     def __init__(self, dim: int, *, scale: float = 1.0) -> None:
+        ...         super().__init__()
+        ...         self.proj = nn.Linear(dim, dim)
+        ...         self.factor = scale
+        >>> folder = Gate(4, scale=0.5).save_pretrained(tempfile.mkdtemp())
+        >>> Gate.from_pretrained(folder).factor
+        0.5
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            remember_init(cls)
+
+    def save_pretrained(
+        self, directory: str | os.PathLike[str], *, config: Mapping[str, Any] | None = None
+    ) -> Path:
+        """:func:`save_pretrained` of this module."""
+        if not isinstance(self, nn.Module):
+            raise TypeError(f"{type(self).__qualname__} must also derive from nn.Module")
+        return save_pretrained(self, directory, config=config)
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | os.PathLike[str], *, device: torch.device | str | None = None
+    ) -> Any:
+        """:func:`from_pretrained` expecting this class (or a subclass)."""
+        if not issubclass(cls, nn.Module):
+            raise TypeError(f"{cls.__qualname__} must also derive from nn.Module")
+        return from_pretrained(directory, cls=cls, device=device)
