@@ -135,6 +135,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
         masked_softmax,
         sparsemax,
     )
+    from attnlab.core.serialization import PretrainedMixin, from_pretrained, save_pretrained
     from attnlab.mechanisms import (
         AdditiveAttention,
         AlternatingCoAttention,
@@ -161,7 +162,6 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
         SlidingWindowAttention,
         StructuredSelfAttention,
     )
-    from attnlab.core.serialization import PretrainedMixin, from_pretrained, save_pretrained
     from attnlab.mechanisms.factory import create
     from attnlab.vision import SpatialTransformer, SqueezeExcitation
 

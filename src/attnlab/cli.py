@@ -201,6 +201,11 @@ def _add_run_options(parser: argparse.ArgumentParser, *, default_out: str) -> No
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument(
+        "--logger", action="append", default=None, choices=("tensorboard", "mlflow"),
+        help="also log the configuration, curves, figures and final metrics to TensorBoard "
+        "(RUN_DIR/tensorboard) or MLflow (RUN_DIR/mlruns); repeatable",
+    )
+    parser.add_argument(
         "--keep-checkpoints", action="store_true",
         help="keep the checkpoint files of finished runs (by default only unfinished runs keep "
         "them, to resume)",
@@ -264,6 +269,11 @@ def _add_experiment_parsers(sub: Any) -> None:
     p_exps.add_argument("--data-dir", default=None, metavar="D",
                         help="dataset folder (default: $ATTNLAB_DATA)")
     p_exps.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_exps.add_argument(
+        "--record-timings", default=None, metavar="REPRODUCE_DIR",
+        help="add the CPU times of a finished reproduce folder to the recorded timings "
+        "(for maintainers: rewrites attnlab/experiments/timings.json)",
+    )
     p_exps.set_defaults(func=_cmd_experiments)
 
     p_run = sub.add_parser(

@@ -22,7 +22,7 @@ def test_experiments_lists_claim_data_and_time(
     out = capsys.readouterr().out
     assert "fake_pass" in out and "The fake model reaches 95% accuracy." in out
     assert "data MISSING: fakedata: x.gz not found" in out
-    assert "smoke ~1 s, quick ~2 s, full ~3 s" in out
+    assert "smoke ~1 s (estimate), quick ~2 s (estimate), full ~3 s (estimate)" in out
     assert "Doe, Roe (2020), A Fake Paper" in out
     assert main(["experiments", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

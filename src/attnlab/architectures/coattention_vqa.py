@@ -31,7 +31,7 @@ For bits, ``T`` is the largest number of set bits in the batch (3 for Sort-of-CL
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -315,7 +315,77 @@ def _gather_images(regions: Tensor, image_index: Tensor | None, batch: int) -> T
     return regions[image_index.long()]
 
 
-class CoAttentionVQA(nn.Module):
+_Output = TypeVar("_Output")
+
+
+class _RegionQuestionModel(nn.Module, Generic[_Output]):
+    """What both VQA models share: the CNN over image regions, the question encoder, and
+    answering from precomputed regions (one image may serve several questions)."""
+
+    def _build_encoders(
+        self,
+        *,
+        question_format: str,
+        vocab_size: int,
+        in_channels: int,
+        channels: tuple[int, ...],
+        embed_dim: int,
+        question_dim: int,
+        rnn: str,
+        factory: dict[str, Any],
+    ) -> None:
+        self.question_input = _QuestionInput(question_format, vocab_size)
+        self.image_encoder = ConvRegionEncoder(in_channels, channels, **factory)
+        self.question_encoder = QuestionEncoder(
+            vocab_size, embed_dim, question_dim, rnn=rnn, **factory
+        )
+
+    def _encode_inputs(
+        self,
+        regions: Tensor,
+        question: Tensor,
+        question_mask: Tensor | None,
+        image_index: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(image (Bq, N, D), question parts (Bq, T, Dq), their mask (Bq, T))``."""
+        tokens, mask = self.question_input(question, question_mask)
+        check_tensor(regions, "regions", ndim=3, layout="(B, N, D)")
+        image = _gather_images(regions, image_index, tokens.shape[0])  # (bq, n, d)
+        return image, self.question_encoder(tokens, mask), mask  # q: (bq, t, dq)
+
+    def encode_image(self, image: Tensor) -> Tensor:
+        """Image regions ``(Bi, N, D)``."""
+        return self.image_encoder(image)
+
+    def answer(
+        self,
+        regions: Tensor,
+        question: Tensor,
+        *,
+        question_mask: Tensor | None = None,
+        image_index: Tensor | None = None,
+    ) -> _Output:
+        """Answer from ``regions (Bi, N, D)`` (from :meth:`encode_image`) and the question."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        image: Tensor,
+        question: Tensor,
+        *,
+        question_mask: Tensor | None = None,
+        image_index: Tensor | None = None,
+    ) -> _Output:
+        """Answer ``question`` about ``image``; see the class docstring."""
+        return self.answer(
+            self.encode_image(image),
+            question,
+            question_mask=question_mask,
+            image_index=image_index,
+        )
+
+
+class CoAttentionVQA(_RegionQuestionModel[CoAttentionVQAOutput]):
     r"""Answer a question about an image by co-attending image regions and question parts.
 
     Lu et al. 2016, "Hierarchical Question-Image Co-Attention for Visual Question Answering",
@@ -393,10 +463,10 @@ class CoAttentionVQA(nn.Module):
             raise ValueError(f"num_answers must be >= 1, got {num_answers}")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.num_hops = num_hops
-        self.question_input = _QuestionInput(question_format, vocab_size)
-        self.image_encoder = ConvRegionEncoder(in_channels, channels, **factory)
-        self.question_encoder = QuestionEncoder(
-            vocab_size, embed_dim, question_dim, rnn=rnn, **factory
+        self._build_encoders(
+            question_format=question_format, vocab_size=vocab_size, in_channels=in_channels,
+            channels=channels, embed_dim=embed_dim, question_dim=question_dim, rnn=rnn,
+            factory=factory,
         )
         image_dim = self.image_encoder.out_dim
         kind = ParallelCoAttention if coattention == "parallel" else AlternatingCoAttention
@@ -415,10 +485,6 @@ class CoAttentionVQA(nn.Module):
             nn.Linear(hidden_dim, num_answers, **factory),
         )
 
-    def encode_image(self, image: Tensor) -> Tensor:
-        """Image regions ``(Bi, N, D)``."""
-        return self.image_encoder(image)
-
     def answer(
         self,
         regions: Tensor,
@@ -428,10 +494,7 @@ class CoAttentionVQA(nn.Module):
         image_index: Tensor | None = None,
     ) -> CoAttentionVQAOutput:
         """Co-attend ``regions (Bi, N, D)`` (from :meth:`encode_image`) and the question."""
-        tokens, mask = self.question_input(question, question_mask)
-        check_tensor(regions, "regions", ndim=3, layout="(B, N, D)")
-        image = _gather_images(regions, image_index, tokens.shape[0])  # (bq, n, d)
-        q_seq = self.question_encoder(tokens, mask)  # (bq, t, dq)
+        image, q_seq, mask = self._encode_inputs(regions, question, question_mask, image_index)
         t = q_seq.shape[1]
         contexts, image_weights, question_weights = [], [], []
         memory_weights = q_seq.new_zeros(q_seq.shape[0], self.num_hops, self.num_hops - 1)
@@ -453,24 +516,8 @@ class CoAttentionVQA(nn.Module):
             memory_weights,
         )
 
-    def forward(
-        self,
-        image: Tensor,
-        question: Tensor,
-        *,
-        question_mask: Tensor | None = None,
-        image_index: Tensor | None = None,
-    ) -> CoAttentionVQAOutput:
-        """Answer ``question`` about ``image``; see the class docstring."""
-        return self.answer(
-            self.encode_image(image),
-            question,
-            question_mask=question_mask,
-            image_index=image_index,
-        )
 
-
-class NoAttentionVQA(nn.Module):
+class NoAttentionVQA(_RegionQuestionModel[NoAttentionVQAOutput]):
     """The CNN+MLP baseline of Santoro et al. 2017: no attention, no relation module.
 
     "A simple neural network module for relational reasoning",
@@ -517,10 +564,10 @@ class NoAttentionVQA(nn.Module):
         if num_answers < 1:
             raise ValueError(f"num_answers must be >= 1, got {num_answers}")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.question_input = _QuestionInput(question_format, vocab_size)
-        self.image_encoder = ConvRegionEncoder(in_channels, channels, **factory)
-        self.question_encoder = QuestionEncoder(
-            vocab_size, embed_dim, question_dim, rnn=rnn, **factory
+        self._build_encoders(
+            question_format=question_format, vocab_size=vocab_size, in_channels=in_channels,
+            channels=channels, embed_dim=embed_dim, question_dim=question_dim, rnn=rnn,
+            factory=factory,
         )
         with torch.no_grad():
             probe = torch.zeros(1, in_channels, *image_size, **factory)
@@ -534,10 +581,6 @@ class NoAttentionVQA(nn.Module):
         layers += [nn.Dropout(dropout), nn.Linear(previous, num_answers, **factory)]
         self.mlp = nn.Sequential(*layers)
 
-    def encode_image(self, image: Tensor) -> Tensor:
-        """Image regions ``(Bi, N, D)``."""
-        return self.image_encoder(image)
-
     def answer(
         self,
         regions: Tensor,
@@ -547,26 +590,8 @@ class NoAttentionVQA(nn.Module):
         image_index: Tensor | None = None,
     ) -> NoAttentionVQAOutput:
         """Answer from ``regions (Bi, N, D)`` (from :meth:`encode_image`) and the question."""
-        tokens, mask = self.question_input(question, question_mask)
-        check_tensor(regions, "regions", ndim=3, layout="(B, N, D)")
-        image = _gather_images(regions, image_index, tokens.shape[0])
-        q_seq = self.question_encoder(tokens, mask)  # (bq, t, dq), zero at padding
+        image, q_seq, mask = self._encode_inputs(regions, question, question_mask, image_index)
+        # q_seq: (bq, t, dq), zero at padding
         count = mask.sum(1, keepdim=True).clamp(min=1).to(q_seq.dtype)
         q = q_seq.sum(1) / count  # (bq, dq): mean over the parts
         return NoAttentionVQAOutput(self.mlp(torch.cat([image.flatten(1), q], dim=-1)))
-
-    def forward(
-        self,
-        image: Tensor,
-        question: Tensor,
-        *,
-        question_mask: Tensor | None = None,
-        image_index: Tensor | None = None,
-    ) -> NoAttentionVQAOutput:
-        """Answer ``question`` about ``image``; see the class docstring."""
-        return self.answer(
-            self.encode_image(image),
-            question,
-            question_mask=question_mask,
-            image_index=image_index,
-        )

@@ -7,7 +7,7 @@ and its graph conventions are in :mod:`attnlab.mechanisms.graph`; its names are 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -93,29 +93,16 @@ class GAT(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        # both layers: dropout on their inputs and on the coefficients (section 3.3)
+        shared: dict[str, Any] = {
+            "dropout": dropout, "input_dropout": dropout, "negative_slope": negative_slope,
+            "add_self_loops": add_self_loops, "device": device, "dtype": dtype,
+        }
         self.hidden = GraphAttention(
-            in_dim,
-            hidden_dim,
-            num_heads=num_heads,
-            concat=True,
-            dropout=dropout,
-            input_dropout=dropout,
-            negative_slope=negative_slope,
-            add_self_loops=add_self_loops,
-            device=device,
-            dtype=dtype,
+            in_dim, hidden_dim, num_heads=num_heads, concat=True, **shared
         )
         self.output = GraphAttention(
-            hidden_dim * num_heads,
-            num_classes,
-            num_heads=num_output_heads,
-            concat=False,
-            dropout=dropout,
-            input_dropout=dropout,
-            negative_slope=negative_slope,
-            add_self_loops=add_self_loops,
-            device=device,
-            dtype=dtype,
+            hidden_dim * num_heads, num_classes, num_heads=num_output_heads, concat=False, **shared
         )
 
     def forward(

@@ -174,13 +174,39 @@ def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, pad_inde
     return mask
 
 
-def _check_dims(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+class _DocumentClassifier(nn.Module):
+    """What both document classifiers check and own first: sizes, padding and word embedding."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        embed_dim: int,
+        hidden_dim: int,
+        attention_dim: int,
+        pad_index: int,
+        padding_idx: int,
+        dropout: float,
+        factory: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        sizes = {"vocab_size": vocab_size, "num_classes": num_classes, "embed_dim": embed_dim,
+                 "hidden_dim": hidden_dim, "attention_dim": attention_dim}
+        for name, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        pad_index = renamed(pad_index, padding_idx, new="pad_index", old="padding_idx", default=0)
+        if not 0 <= pad_index < vocab_size:
+            raise ValueError(f"pad_index must lie in [0, vocab_size), got {pad_index}")
+        check_probability(dropout, "dropout")
+        self.vocab_size, self.num_classes, self.pad_index = vocab_size, num_classes, pad_index
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_index, **factory)
+
+    padding_idx = property(lambda self: self.pad_index)  # deprecated spelling (one release)
 
 
-class HierarchicalAttentionNetwork(nn.Module):
+class HierarchicalAttentionNetwork(_DocumentClassifier):
     r"""HAN: word bi-GRU + word attention, sentence bi-GRU + sentence attention, classifier.
 
     Yang et al. 2016, https://www.cs.cmu.edu/~./hovy/papers/16HLT-hierarchical-attention-networks.pdf,
@@ -250,16 +276,12 @@ class HierarchicalAttentionNetwork(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        _check_dims(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim,
-                    hidden_dim=hidden_dim, attention_dim=attention_dim)
-        pad_index = renamed(pad_index, padding_idx, new="pad_index", old="padding_idx", default=0)
-        if not 0 <= pad_index < vocab_size:
-            raise ValueError(f"pad_index must lie in [0, vocab_size), got {pad_index}")
-        check_probability(dropout, "dropout")
-        self.vocab_size, self.num_classes, self.pad_index = vocab_size, num_classes, pad_index
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_index, **factory)
+        super().__init__(
+            vocab_size, num_classes, embed_dim=embed_dim, hidden_dim=hidden_dim,
+            attention_dim=attention_dim, pad_index=pad_index, padding_idx=padding_idx,
+            dropout=dropout, factory=factory,
+        )
         self.word_encoder = BiGRUEncoder(embed_dim, hidden_dim, **factory)
         annotation = 2 * hidden_dim
         self.attention = HierarchicalAttention(
@@ -271,8 +293,6 @@ class HierarchicalAttentionNetwork(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(annotation, num_classes, **factory)
-
-    padding_idx = property(lambda self: self.pad_index)  # deprecated spelling (one release)
 
     def forward(self, tokens: Tensor, mask: Tensor | None = None) -> HANOutput:
         """Classify documents; see the class docstring.
@@ -292,7 +312,7 @@ class HierarchicalAttentionNetwork(nn.Module):
         return HANOutput(logits, out.weights, out.word_weights, out.context)
 
 
-class FlatAttentionNetwork(nn.Module):
+class FlatAttentionNetwork(_DocumentClassifier):
     r"""Flat baseline: one bi-GRU over all words of the document and one attention layer.
 
     The document's real words, in order, form one sequence (sentence boundaries ignored);
@@ -337,17 +357,13 @@ class FlatAttentionNetwork(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        _check_dims(vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim,
-                    hidden_dim=hidden_dim, attention_dim=attention_dim)
-        pad_index = renamed(pad_index, padding_idx, new="pad_index", old="padding_idx", default=0)
-        if not 0 <= pad_index < vocab_size:
-            raise ValueError(f"pad_index must lie in [0, vocab_size), got {pad_index}")
-        check_probability(dropout, "dropout")
-        self.vocab_size, self.num_classes, self.pad_index = vocab_size, num_classes, pad_index
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        super().__init__(
+            vocab_size, num_classes, embed_dim=embed_dim, hidden_dim=hidden_dim,
+            attention_dim=attention_dim, pad_index=pad_index, padding_idx=padding_idx,
+            dropout=dropout, factory=factory,
+        )
         annotation = 2 * hidden_dim
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_index, **factory)
         self.encoder = BiGRUEncoder(embed_dim, hidden_dim, **factory)
         self.proj = nn.Linear(annotation, attention_dim, **factory)  # W, b
         self.context = nn.Parameter(torch.empty(attention_dim, **factory))  # u_w
@@ -358,8 +374,6 @@ class FlatAttentionNetwork(nn.Module):
         self.classifier = nn.Linear(annotation, num_classes, **factory)
         bound = 1.0 / math.sqrt(attention_dim)  # as HierarchicalAttention's u_w
         nn.init.uniform_(self.context, -bound, bound)
-
-    padding_idx = property(lambda self: self.pad_index)  # deprecated spelling (one release)
 
     def forward(self, tokens: Tensor, mask: Tensor | None = None) -> FlatAttentionOutput:
         """Classify documents; see the class docstring."""

@@ -312,9 +312,8 @@ class PointerNetwork(nn.Module):
                 f"targets[{b}, {i}] = {int(targets[b, i])} points at a padded input, an input "
                 "already chosen, or past the stop pointer"
             )
-        target_lp = log_probs.gather(2, targets.clamp_min(0)[..., None])[..., 0]
-        log_likelihood = torch.where(given, target_lp, 0.0).sum(1)
         pointers = torch.where(given, targets, IGNORE_INDEX)
+        log_likelihood = _log_likelihood(log_probs, pointers)
         return PointerOutput(context, weights, log_probs, pointers, log_likelihood)
 
     # -- decoding ----------------------------------------------------------------------------
@@ -397,19 +396,7 @@ class PointerNetwork(nn.Module):
             chosen = chosen[parent] | (F.one_hot(column, k).bool() & ~was_finished[:, None])
             finished = was_finished | (column == 0) if self.end_token else was_finished
             pointer = torch.where(was_finished, -1, column)
-        if not history:  # an empty batch: no step was taken
-            empty = memory.new_zeros(batch, 0, k)
-            no_pointers = torch.zeros(batch, 0, dtype=torch.long, device=inputs.device)
-            no_context = memory.new_zeros(batch, 0, memory.shape[-1])
-            return PointerOutput(no_context, empty, empty, no_pointers, memory.new_zeros(batch))
-        best = arange[:, 0] + beam_score.argmax(1)
-        weights, log_probs, context, pointers = (
-            torch.stack([entry[i][best] for entry in history], 1) for i in range(4)
-        )
-        taken = pointers != IGNORE_INDEX
-        target_lp = log_probs.gather(2, pointers.clamp_min(0)[..., None])[..., 0]
-        log_likelihood = torch.where(taken, target_lp, 0.0).sum(1)
-        return PointerOutput(context, weights, log_probs, pointers, log_likelihood)
+        return _best_beam(history, arange[:, 0] + beam_score.argmax(1), memory, k)
 
     def extra_repr(self) -> str:
         return (
@@ -417,3 +404,29 @@ class PointerNetwork(nn.Module):
             f"embedding_dim={self.embedding_dim}, num_layers={self.num_layers}, "
             f"end_token={self.end_token}"
         )
+
+
+def _log_likelihood(log_probs: Tensor, pointers: Tensor) -> Tensor:
+    """``(B,)`` summed log-probabilities ``(B, T, K)`` of the ``(B, T)`` pointers taken (steps
+    holding :data:`IGNORE_INDEX` add nothing)."""
+    taken = pointers != IGNORE_INDEX
+    target_lp = log_probs.gather(2, pointers.clamp_min(0)[..., None])[..., 0]
+    return torch.where(taken, target_lp, 0.0).sum(1)
+
+
+def _best_beam(
+    history: list[tuple[Tensor, Tensor, Tensor, Tensor]], best: Tensor, memory: Tensor, k: int
+) -> PointerOutput:
+    """The :class:`PointerOutput` of the beam rows ``best`` ``(B,)`` from the per-step
+    ``(weights, log_probs, context, pointers)`` of every beam; empty when no step was taken."""
+    batch = best.shape[0]
+    if not history:  # an empty batch: no step was taken
+        empty = memory.new_zeros(batch, 0, k)
+        no_pointers = torch.zeros(batch, 0, dtype=torch.long, device=memory.device)
+        no_context = memory.new_zeros(batch, 0, memory.shape[-1])
+        return PointerOutput(no_context, empty, empty, no_pointers, memory.new_zeros(batch))
+    weights, log_probs, context, pointers = (
+        torch.stack([entry[i][best] for entry in history], 1) for i in range(4)
+    )
+    log_likelihood = _log_likelihood(log_probs, pointers)
+    return PointerOutput(context, weights, log_probs, pointers, log_likelihood)

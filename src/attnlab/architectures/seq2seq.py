@@ -178,6 +178,16 @@ def sequence_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     )
 
 
+def _attention_style(attention: str | nn.Module | None, style: str | None) -> str:
+    """The checked ``attention_style``: by default ``"bahdanau"`` for ``"additive"`` and for
+    no attention, ``"luong"`` otherwise; always ``"bahdanau"`` without attention."""
+    if style is None:
+        style = "bahdanau" if attention is None or attention == "additive" else "luong"
+    if style not in ATTENTION_STYLES:
+        raise ValueError(f"attention_style must be one of {ATTENTION_STYLES}, got {style!r}")
+    return "bahdanau" if attention is None else style
+
+
 class Seq2Seq(nn.Module):
     """GRU/LSTM encoder-decoder with a plug-in attention (see the module docstring).
 
@@ -256,58 +266,49 @@ class Seq2Seq(nn.Module):
         if not isinstance(bidirectional, bool):
             raise TypeError(f"bidirectional must be a bool, got {type(bidirectional).__name__}")
         check_probability(dropout, "dropout")
-        bos_index = renamed(bos_index, bos_id, new="bos_index", old="bos_id", default=BOS_ID)
-        eos_index = renamed(eos_index, eos_id, new="eos_index", old="eos_id", default=EOS_ID)
-        pad_index = renamed(pad_index, pad_id, new="pad_index", old="pad_id", default=PAD_ID)
-        for name, value in (("bos_index", bos_index), ("eos_index", eos_index),
-                            ("pad_index", pad_index)):
-            if not 0 <= value < tgt_vocab_size:
-                raise ValueError(f"{name} must be in [0, tgt_vocab_size), got {value}")
+        self.bos_index, self.eos_index, self.pad_index = (
+            renamed(bos_index, bos_id, new="bos_index", old="bos_id", default=BOS_ID),
+            renamed(eos_index, eos_id, new="eos_index", old="eos_id", default=EOS_ID),
+            renamed(pad_index, pad_id, new="pad_index", old="pad_id", default=PAD_ID),
+        )
+        for name in ("bos_index", "eos_index", "pad_index"):
+            if not 0 <= getattr(self, name) < tgt_vocab_size:
+                raise ValueError(
+                    f"{name} must be in [0, tgt_vocab_size), got {getattr(self, name)}"
+                )
         self.rnn_type = rnn
         self.bidirectional = bidirectional
-        self.bos_index, self.eos_index, self.pad_index = bos_index, eos_index, pad_index
-        self.memory_dim = E = H * (2 if bidirectional else 1)
-        if attention_style is None:
-            attention_style = (
-                "bahdanau" if attention is None or attention == "additive" else "luong"
-            )
-        if attention_style not in ATTENTION_STYLES:
-            raise ValueError(
-                f"attention_style must be one of {ATTENTION_STYLES}, got {attention_style!r}"
-            )
-        if attention is None:
-            attention_style = "bahdanau"
-        self.attention_style = attention_style
-        self.input_feeding = bool(input_feeding) and attention_style == "luong"
+        self.memory_dim = H * (2 if bidirectional else 1)
+        self.attention_style = _attention_style(attention, attention_style)
+        self.input_feeding = bool(input_feeding) and self.attention_style == "luong"
         self.attention = self._build_attention(
             attention, attention_hidden_dim, local_score, window_size, fk
         )
+        self._build_recurrent(fk)
+        self.dropout = nn.Dropout(dropout)
 
-        recurrent = nn.GRU if rnn == "gru" else nn.LSTM
-        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=pad_index, **fk)
-        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_dim, padding_idx=pad_index, **fk)
+    def _build_recurrent(self, fk: dict[str, Any]) -> None:
+        """Embeddings, encoder, initial-state layers, decoder and output layers."""
+        recurrent = nn.GRU if self.rnn_type == "gru" else nn.LSTM
+        m, H, E, layers = self.embed_dim, self.hidden_dim, self.memory_dim, self.num_layers
+        self.src_embed = nn.Embedding(self.src_vocab_size, m, padding_idx=self.pad_index, **fk)
+        self.tgt_embed = nn.Embedding(self.tgt_vocab_size, m, padding_idx=self.pad_index, **fk)
         self.encoder = recurrent(
-            embed_dim, H, num_layers=num_layers, batch_first=True,
-            bidirectional=bidirectional, **fk,
-        )  # fmt: skip
+            m, H, num_layers=layers, batch_first=True, bidirectional=self.bidirectional, **fk
+        )
         # Initial decoder state tanh(W_init c) for every layer (Bahdanau appendix A.2.2).
-        self.init_hidden = nn.Linear(E, num_layers * H, **fk)
-        self.init_cell = nn.Linear(E, num_layers * H, **fk) if rnn == "lstm" else None
+        self.init_hidden = nn.Linear(E, layers * H, **fk)
+        self.init_cell = nn.Linear(E, layers * H, **fk) if self.rnn_type == "lstm" else None
         self.readout: nn.Linear | None = None
         self.combine: nn.Linear | None = None
-        if attention_style == "bahdanau":
-            self.decoder = recurrent(
-                embed_dim + E, H, num_layers=num_layers, batch_first=True, **fk
-            )
-            self.readout = nn.Linear(H + E + embed_dim, H, **fk)  # deep output W_r
+        if self.attention_style == "bahdanau":
+            self.decoder = recurrent(m + E, H, num_layers=layers, batch_first=True, **fk)
+            self.readout = nn.Linear(H + E + m, H, **fk)  # deep output W_r
         else:
             feed = H if self.input_feeding else 0
-            self.decoder = recurrent(
-                embed_dim + feed, H, num_layers=num_layers, batch_first=True, **fk
-            )
+            self.decoder = recurrent(m + feed, H, num_layers=layers, batch_first=True, **fk)
             self.combine = nn.Linear(E + H, H, bias=False, **fk)  # W_c of eq. 5
-        self.output = nn.Linear(H, tgt_vocab_size, **fk)  # W_o / W_s
-        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(H, self.tgt_vocab_size, **fk)  # W_o / W_s
 
     def _build_attention(
         self,

@@ -133,6 +133,22 @@ def _check_hw(value: object, name: str) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
+def _check_classifier(
+    in_channels: int, input_size: tuple[int, int], num_classes: int, **pairs: Sequence[int]
+) -> tuple[int, int]:
+    """Check the arguments of :class:`FCN` or :class:`CNN` (``pairs``: two sizes each);
+    returns ``input_size``."""
+    check_size(in_channels, "in_channels")
+    check_size(num_classes, "num_classes")
+    size = _check_hw(input_size, "input_size")
+    for name, values in pairs.items():
+        if len(values) != 2:
+            raise ValueError(f"{name} must hold two values, got {values!r}")
+        for value in values:
+            check_size(value, name)
+    return size
+
+
 # ---------------------------------------------------------------------------------------------
 # classification networks
 
@@ -169,13 +185,9 @@ class FCN(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_size(in_channels, "in_channels")
-        check_size(num_classes, "num_classes")
-        height, width = _check_hw(input_size, "input_size")
-        if len(hidden_dims) != 2:
-            raise ValueError(f"hidden_dims must hold two widths, got {hidden_dims!r}")
-        for h in hidden_dims:
-            check_size(h, "hidden_dims")
+        height, width = _check_classifier(
+            in_channels, input_size, num_classes, hidden_dims=hidden_dims
+        )
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels, self.input_size = in_channels, (height, width)
         h1, h2 = hidden_dims
@@ -244,18 +256,9 @@ class CNN(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_size(in_channels, "in_channels")
-        check_size(num_classes, "num_classes")
-        _check_hw(input_size, "input_size")
-        if len(channels) != 2 or len(kernel_sizes) != 2:
-            raise ValueError(
-                f"channels and kernel_sizes must hold two values each, got {channels!r} and "
-                f"{kernel_sizes!r}"
-            )
-        for c in channels:
-            check_size(c, "channels")
-        for k in kernel_sizes:
-            check_size(k, "kernel_sizes")
+        _check_classifier(
+            in_channels, input_size, num_classes, channels=channels, kernel_sizes=kernel_sizes
+        )
         height, width = cnn_feature_size(input_size, kernel_sizes)
         if height < 1 or width < 1:
             raise ValueError(
@@ -532,30 +535,37 @@ def classifier_widths(
     return c1, c2
 
 
-def _make_localisation(
+def _make_transformer(
     classifier: str,
+    transform: str,
     in_channels: int,
-    input_size: tuple[int, int],
-    num_params: int,
+    size: tuple[int, int],
+    out_size: tuple[int, int],
     *,
+    num_transformers: int,
     downsample: int,
     mlp_hidden_dims: Sequence[int],
-    device: torch.device | str | None,
-    dtype: torch.dtype | None,
-) -> nn.Module:
-    if classifier == "cnn":
-        return conv_localisation(
-            in_channels, input_size, num_params, downsample=downsample, device=device, dtype=dtype
+    lr_multiplier: float,
+    factory: dict[str, Any],
+) -> SpatialTransformer | ParallelSpatialTransformers:
+    """``num_transformers`` identity-initialised ``transform`` transformers, each with the
+    localisation network of ``classifier``'s model (in parallel if more than one)."""
+    num_params = _num_params(transform)
+    stns = []
+    for _ in range(num_transformers):
+        localisation = (
+            conv_localisation(in_channels, size, num_params, downsample=downsample, **factory)
+            if classifier == "cnn"
+            else mlp_localisation(
+                in_channels, size, num_params, hidden_dims=mlp_hidden_dims,
+                downsample=downsample, **factory,
+            )
         )
-    return mlp_localisation(
-        in_channels,
-        input_size,
-        num_params,
-        hidden_dims=mlp_hidden_dims,
-        downsample=downsample,
-        device=device,
-        dtype=dtype,
-    )
+        stns.append(SpatialTransformer(
+            localisation, grid=TRANSFORMS[transform], output_size=out_size,
+            lr_multiplier=lr_multiplier, **factory,
+        ))
+    return stns[0] if num_transformers == 1 else ParallelSpatialTransformers(stns)
 
 
 def build_model(
@@ -628,25 +638,11 @@ def build_model(
             raise ValueError(f"num_transformers must be 1 for {name!r} (no transformer)")
     else:
         out_size = size if output_size is None else _check_hw(output_size, "output_size")
-        stns = [
-            SpatialTransformer(
-                _make_localisation(
-                    spec.classifier,
-                    in_channels,
-                    size,
-                    _num_params(spec.transform),
-                    downsample=localisation_downsample,
-                    mlp_hidden_dims=mlp_localisation_dims,
-                    **factory,
-                ),
-                grid=TRANSFORMS[spec.transform],
-                output_size=out_size,
-                lr_multiplier=lr_multiplier,
-                **factory,
-            )
-            for _ in range(num_transformers)
-        ]
-        transformer = stns[0] if num_transformers == 1 else ParallelSpatialTransformers(stns)
+        transformer = _make_transformer(
+            spec.classifier, spec.transform, in_channels, size, out_size,
+            num_transformers=num_transformers, downsample=localisation_downsample,
+            mlp_hidden_dims=mlp_localisation_dims, lr_multiplier=lr_multiplier, factory=factory,
+        )
         check_size(classifier_pool, "classifier_pool")
         classifier_in = in_channels * num_transformers
         classifier_size = (out_size[0] // classifier_pool, out_size[1] // classifier_pool)
@@ -657,26 +653,16 @@ def build_model(
             f"({param_budget - budget} parameters)"
         )
     widths = classifier_widths(
-        spec.classifier,
-        in_channels=classifier_in,
-        input_size=classifier_size,
-        num_classes=num_classes,
-        budget=budget,
-        channel_ratio=channel_ratio,
+        spec.classifier, in_channels=classifier_in, input_size=classifier_size,
+        num_classes=num_classes, budget=budget, channel_ratio=channel_ratio,
         kernel_sizes=kernel_sizes,
     )
-    classifier: nn.Module
-    if spec.classifier == "fcn":
-        classifier = FCN(classifier_in, classifier_size, num_classes, hidden_dims=widths, **factory)
-    else:
-        classifier = CNN(
-            classifier_in,
-            classifier_size,
-            num_classes,
-            channels=widths,
-            kernel_sizes=kernel_sizes,
-            **factory,
-        )
+    classifier: nn.Module = (
+        FCN(classifier_in, classifier_size, num_classes, hidden_dims=widths, **factory)
+        if spec.classifier == "fcn"
+        else CNN(classifier_in, classifier_size, num_classes, channels=widths,
+                 kernel_sizes=kernel_sizes, **factory)
+    )
     if transformer is None:
         return classifier
     return SpatialTransformerClassifier(transformer, classifier, classifier_pool=classifier_pool)

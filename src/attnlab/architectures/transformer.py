@@ -16,9 +16,7 @@ Shape letters: ``b`` batch, ``h`` heads, ``i`` queries, ``j`` keys, ``d`` per-he
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, NamedTuple, TypedDict, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +29,14 @@ from attnlab.architectures.decoding import (
     check_search_args,
     greedy_search,
 )
+from attnlab.architectures.transformer_config import (
+    TransformerConfig,
+    caller_mask,
+    configure,
+    position_encoding,
+)
+from attnlab.architectures.transformer_config import TransformerOptions as _Options
 from attnlab.architectures.transformer_embeddings import (
-    POSITION_KINDS,
     PositionalEncoding,
     TokenEmbedding,
     check_token_index,
@@ -49,7 +53,6 @@ from attnlab.architectures.transformer_layers import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
-    check_layer_args,
 )
 from attnlab.core.checks import (
     check_bool,
@@ -105,130 +108,6 @@ class TransformerOutput(NamedTuple):
     cross_weights: Tensor | None
     encoder_weights: Tensor | None
     logits: Tensor
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    """The hyper-parameters shared by :class:`Transformer`, :class:`DecoderOnlyTransformer` and
-    :class:`EncoderOnlyTransformer`; the defaults are the paper's base model (Table 3).
-
-    Each model takes one as ``config=`` and accepts every field as a keyword argument too, which
-    overrides the config (``Transformer(v, v, config=base, dropout=0.3)``); the model keeps the
-    resolved config as ``model.config``.
-
-    Attributes:
-        dim: ``d_model`` (base 512, big 1024).
-        num_heads: ``h`` (base 8, big 16); ``d_k = d_v = dim / h``.
-        num_layers: ``N`` of every stack (6); :class:`Transformer` can set its encoder's and
-            decoder's apart (``num_encoder_layers``, ``num_decoder_layers``).
-        hidden_dim: ``d_ff`` (base 2048, big 4096).
-        dropout: ``P_drop`` (0.1; big EN-DE 0.3), on embeddings plus positions, sub-layer
-            outputs, attention weights and inside the feed-forward networks.
-        activation: ``"relu"`` (eq. 2) or ``"gelu"``.
-        norm_first: pre-norm instead of the paper's post-norm.
-        positions: ``"sinusoidal"`` (section 3.5) or ``"learned"`` (Table 3 (E)).
-        max_length: the longest sequence (number of positions); the models also accept the
-            deprecated keyword ``max_len`` (one release).
-        pad_index: padding token: masks built from it exclude padded keys, and its embedding
-            row is zero and receives no gradient. ``None``: no padding.
-        layer_norm_eps: epsilon of the layer norms.
-
-    Example:
-        >>> base = TransformerConfig(dim=16, num_heads=2, num_layers=1, hidden_dim=32)
-        >>> lm = DecoderOnlyTransformer(10, config=base, dropout=0.0)
-        >>> lm.config.dropout, lm.config.dim
-        (0.0, 16)
-    """
-
-    dim: int = 512
-    num_heads: int = 8
-    num_layers: int = 6
-    hidden_dim: int = 2048
-    dropout: float = 0.1
-    activation: str = "relu"
-    norm_first: bool = False
-    positions: str = "sinusoidal"
-    max_length: int = 1024
-    pad_index: int | None = None
-    layer_norm_eps: float = 1e-5
-
-    def __post_init__(self) -> None:
-        check_layer_args(
-            self.dim, self.num_heads, self.hidden_dim, self.dropout, self.activation,
-            self.norm_first,
-        )
-        check_size(self.num_layers, "num_layers")
-        check_size(self.max_length, "max_length")
-        if self.positions not in POSITION_KINDS:
-            raise ValueError(f"positions must be one of {POSITION_KINDS}, got {self.positions!r}")
-
-    def layer_options(self) -> dict[str, Any]:
-        """The keyword arguments every encoder/decoder layer takes from the config."""
-        return {
-            "dropout": self.dropout, "activation": self.activation,
-            "norm_first": self.norm_first, "layer_norm_eps": self.layer_norm_eps,
-        }
-
-
-class _Options(TypedDict, total=False):
-    """The fields of :class:`TransformerConfig`, as keyword arguments of the models."""
-
-    dim: int
-    num_heads: int
-    num_layers: int
-    hidden_dim: int
-    dropout: float
-    activation: str
-    norm_first: bool
-    positions: str
-    max_length: int
-    max_len: int  # deprecated spelling of max_length (one release)
-    pad_index: int | None
-    layer_norm_eps: float
-
-
-def _configure(
-    owner: str, config: TransformerConfig | None, options: _Options
-) -> TransformerConfig:
-    """``config`` (default :class:`TransformerConfig`) with the keyword ``options`` applied."""
-    if config is None:
-        config = TransformerConfig()
-    elif not isinstance(config, TransformerConfig):
-        raise TypeError(f"config must be a TransformerConfig, got {type(config).__name__}")
-    given: dict[str, Any] = dict(options)
-    if "max_len" in given:
-        alias = given.pop("max_len")
-        given["max_length"] = renamed(given.get("max_length", alias), alias, new="max_length",
-                                      old="max_len", default=alias, stacklevel=4)
-    fields = {f.name for f in dataclasses.fields(TransformerConfig)}
-    unknown = sorted(set(given) - fields)
-    if unknown:
-        raise TypeError(
-            f"{owner}() got unexpected keyword arguments {unknown}; the model options are "
-            f"the fields of TransformerConfig: {sorted(fields)}"
-        )
-    return dataclasses.replace(config, **given) if given else config
-
-
-def _caller_mask(
-    mask: Tensor | None, name: str, tokens: Tensor, tokens_name: str, *, k_len: int | None = None
-) -> Tensor | None:
-    """Validate a mask under the caller's argument name (``src_mask``, ``tgt_mask``, ...) against
-    its tokens ``(B, L)``: shape ``(B, Lk)`` or ``(B|1, L, Lk)`` (``Lk = L`` unless given), and
-    the tokens' device. Returns the mask unchanged."""
-    if mask is None:
-        return None
-    batch, length = tokens.shape
-    check_mask(mask, batch=batch, q_len=length, k_len=length if k_len is None else k_len,
-               name=name, like=(tokens_name, tokens))
-    return mask
-
-
-def _positions(config: TransformerConfig, factory: dict[str, Any]) -> PositionalEncoding:
-    return PositionalEncoding(
-        config.dim, max_length=config.max_length, kind=config.positions, dropout=config.dropout,
-        **factory,
-    )
 
 
 def _renamed_max_length(max_length: int, max_len: int | None) -> int:
@@ -302,7 +181,7 @@ class Transformer(nn.Module):
         **options: Unpack[_Options],
     ) -> None:
         super().__init__()
-        config = _configure("Transformer", config, options)
+        config = configure("Transformer", config, options)
         check_size(src_vocab_size, "src_vocab_size")
         check_size(tgt_vocab_size, "tgt_vocab_size")
         check_bool(share_embeddings, "share_embeddings")
@@ -334,7 +213,7 @@ class Transformer(nn.Module):
             if share_embeddings
             else TokenEmbedding(tgt_vocab_size, dim, pad_index=pad_index, **factory)
         )
-        self.positions = _positions(config, factory)
+        self.positions = position_encoding(config, factory)
         self.output: nn.Linear | None = (
             None if tie_output else nn.Linear(dim, tgt_vocab_size, **factory)
         )
@@ -358,7 +237,7 @@ class Transformer(nn.Module):
     ) -> StackOutput:
         """Run the encoder on source tokens: ``context (B, Ls, dim)`` and its weights."""
         check_tokens(src, "src", self.src_vocab_size, self)
-        src_mask = _caller_mask(self._default_mask(src, src_mask), "src_mask", src, "src")
+        src_mask = caller_mask(self._default_mask(src, src_mask), "src_mask", src, "src")
         x = self.positions(self.src_embedding(src))
         return self.encoder(x, mask=src_mask, need_weights=need_weights)
 
@@ -387,7 +266,7 @@ class Transformer(nn.Module):
         offset = 0 if cache is None else cache.length
         if cache is None:
             tgt_mask = self._default_mask(tgt, tgt_mask)
-        tgt_mask = _caller_mask(tgt_mask, "tgt_mask", tgt, "tgt", k_len=offset + tgt.shape[1])
+        tgt_mask = caller_mask(tgt_mask, "tgt_mask", tgt, "tgt", k_len=offset + tgt.shape[1])
         if memory_mask is not None:
             check_mask(memory_mask, batch=tgt.shape[0], q_len=tgt.shape[1],
                        k_len=memory.shape[1], name="memory_mask", like=("tgt", tgt))
@@ -435,8 +314,8 @@ class Transformer(nn.Module):
             raise ValueError(
                 f"tgt must have the batch size of src ({src.shape[0]}), got {tgt.shape[0]}"
             )
-        src_mask = _caller_mask(self._default_mask(src, src_mask), "src_mask", src, "src")
-        tgt_mask = _caller_mask(tgt_mask, "tgt_mask", tgt, "tgt")
+        src_mask = caller_mask(self._default_mask(src, src_mask), "src_mask", src, "src")
+        tgt_mask = caller_mask(tgt_mask, "tgt_mask", tgt, "tgt")
         encoded = self.encode(src, src_mask=src_mask, need_weights=need_weights)
         out = self.decode(
             tgt,
@@ -561,7 +440,36 @@ class _TransformerDecoder:
         self.cache.reorder(index)
 
 
-class DecoderOnlyTransformer(nn.Module):
+class _TokenStack(nn.Module):
+    """What the decoder-only and encoder-only models share: the resolved config, the token
+    embedding with positions, and the default padding mask."""
+
+    def _embedding_setup(
+        self, vocab_size: int, config: TransformerConfig, factory: dict[str, Any]
+    ) -> None:
+        check_size(vocab_size, "vocab_size")
+        check_token_index(config.pad_index, "pad_index", vocab_size)
+        self.config = config
+        self.vocab_size, self.dim, self.pad_index = vocab_size, config.dim, config.pad_index
+        self.embedding = TokenEmbedding(
+            vocab_size, config.dim, pad_index=config.pad_index, **factory
+        )
+        self.positions = position_encoding(config, factory)
+
+    def _embed(
+        self, tokens: Tensor, mask: Tensor | None, cache: DecoderCache | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Embedded ``tokens`` with positions (after the cached ones) and the checked mask
+        (default ``tokens != pad_index`` without a cache)."""
+        check_tokens(tokens, "tokens", self.vocab_size, self)
+        offset = 0 if cache is None else cache.length
+        if mask is None and cache is None and self.pad_index is not None:
+            mask = tokens != self.pad_index
+        mask = caller_mask(mask, "mask", tokens, "tokens", k_len=offset + tokens.shape[1])
+        return self.positions(self.embedding(tokens), offset=offset), mask
+
+
+class DecoderOnlyTransformer(_TokenStack):
     """A decoder-only (causal language model) Transformer: decoder layers without
     cross-attention over token embeddings, with a tied or untied output projection.
 
@@ -594,17 +502,10 @@ class DecoderOnlyTransformer(nn.Module):
         **options: Unpack[_Options],
     ) -> None:
         super().__init__()
-        config = _configure("DecoderOnlyTransformer", config, options)
-        check_size(vocab_size, "vocab_size")
         check_bool(tie_output, "tie_output")
-        check_token_index(config.pad_index, "pad_index", vocab_size)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.config = config
-        self.vocab_size, self.dim, self.pad_index = vocab_size, config.dim, config.pad_index
-        self.embedding = TokenEmbedding(
-            vocab_size, config.dim, pad_index=config.pad_index, **factory
-        )
-        self.positions = _positions(config, factory)
+        config = configure("DecoderOnlyTransformer", config, options)
+        self._embedding_setup(vocab_size, config, factory)
         self.decoder = TransformerDecoder(
             config.num_layers, config.dim, config.num_heads, config.hidden_dim,
             **config.layer_options(), cross_attention=False, **factory,
@@ -634,12 +535,7 @@ class DecoderOnlyTransformer(nn.Module):
             cache: a :class:`DecoderCache` from :meth:`new_cache`, updated in place.
             need_weights: return every layer's per-head weights.
         """
-        check_tokens(tokens, "tokens", self.vocab_size, self)
-        offset = 0 if cache is None else cache.length
-        if mask is None and cache is None and self.pad_index is not None:
-            mask = tokens != self.pad_index
-        mask = _caller_mask(mask, "mask", tokens, "tokens", k_len=offset + tokens.shape[1])
-        x = self.positions(self.embedding(tokens), offset=offset)
+        x, mask = self._embed(tokens, mask, cache)
         out = self.decoder(x, mask=mask, cache=cache, need_weights=need_weights)
         logits = (
             F.linear(out.context, self.embedding.weight)
@@ -649,7 +545,7 @@ class DecoderOnlyTransformer(nn.Module):
         return TransformerOutput(out.context, out.weights, None, None, logits)
 
 
-class EncoderOnlyTransformer(nn.Module):
+class EncoderOnlyTransformer(_TokenStack):
     """An encoder-only Transformer: token embeddings, positions and an encoder stack
     (bidirectional self-attention), returning contextual token representations.
 
@@ -680,16 +576,9 @@ class EncoderOnlyTransformer(nn.Module):
         **options: Unpack[_Options],
     ) -> None:
         super().__init__()
-        config = _configure("EncoderOnlyTransformer", config, options)
-        check_size(vocab_size, "vocab_size")
-        check_token_index(config.pad_index, "pad_index", vocab_size)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.config = config
-        self.vocab_size, self.dim, self.pad_index = vocab_size, config.dim, config.pad_index
-        self.embedding = TokenEmbedding(
-            vocab_size, config.dim, pad_index=config.pad_index, **factory
-        )
-        self.positions = _positions(config, factory)
+        config = configure("EncoderOnlyTransformer", config, options)
+        self._embedding_setup(vocab_size, config, factory)
         self.encoder = TransformerEncoder(
             config.num_layers, config.dim, config.num_heads, config.hidden_dim,
             **config.layer_options(), **factory,
@@ -699,9 +588,5 @@ class EncoderOnlyTransformer(nn.Module):
         self, tokens: Tensor, *, mask: Tensor | None = None, need_weights: bool = True
     ) -> StackOutput:
         """Contextual representations of ``tokens`` ``(B, L)``; padded keys are masked."""
-        check_tokens(tokens, "tokens", self.vocab_size, self)
-        if mask is None and self.pad_index is not None:
-            mask = tokens != self.pad_index
-        mask = _caller_mask(mask, "mask", tokens, "tokens")
-        x = self.positions(self.embedding(tokens))
+        x, mask = self._embed(tokens, mask)
         return self.encoder(x, mask=mask, need_weights=need_weights)

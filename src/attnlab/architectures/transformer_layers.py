@@ -178,7 +178,33 @@ def check_layer_args(
         raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
 
 
-class TransformerEncoderLayer(nn.Module):
+class _TransformerLayer(nn.Module):
+    """The position-wise feed-forward network both layers share (eq. 2), its submodules named
+    like those of ``torch.nn.TransformerEncoderLayer``."""
+
+    def _add_feed_forward(
+        self,
+        dim: int,
+        hidden_dim: int,
+        *,
+        dropout: float,
+        activation: str,
+        norm_first: bool,
+        factory: dict[str, Any],
+    ) -> None:
+        self.norm_first = norm_first
+        self.activation_name = activation
+        self.activation = ACTIVATIONS[activation]
+        self.linear1 = nn.Linear(dim, hidden_dim, **factory)
+        self.linear2 = nn.Linear(hidden_dim, dim, **factory)
+        self.dropout = nn.Dropout(dropout)
+
+    def _feed_forward_network(self, x: Tensor) -> Tensor:
+        # eq. 2: FFN(x) = max(0, x W_1 + b_1) W_2 + b_2 (dropout inside, as torch's layers)
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class TransformerEncoderLayer(_TransformerLayer):
     """One encoder layer: multi-head self-attention and a position-wise feed-forward network.
 
     Section 3.1 (post-norm, the paper): ``x = LayerNorm(x + Dropout(SelfAttn(x)))``, then
@@ -229,21 +255,16 @@ class TransformerEncoderLayer(nn.Module):
         super().__init__()
         check_layer_args(dim, num_heads, hidden_dim, dropout, activation, norm_first)
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.norm_first = norm_first
-        self.activation_name = activation
-        self.activation = ACTIVATIONS[activation]
         self.self_attn = MultiHeadAttention(dim, num_heads, dropout=dropout, **factory)
-        self.linear1 = nn.Linear(dim, hidden_dim, **factory)
-        self.linear2 = nn.Linear(hidden_dim, dim, **factory)
+        self._add_feed_forward(dim, hidden_dim, dropout=dropout, activation=activation,
+                               norm_first=norm_first, factory=factory)
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps, **factory)
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps, **factory)
-        self.dropout = nn.Dropout(dropout)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
     def _feed_forward(self, x: Tensor) -> Tensor:
-        # eq. 2: FFN(x) = max(0, x W_1 + b_1) W_2 + b_2
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout2(self._feed_forward_network(x))
 
     def forward(
         self, x: Tensor, *, mask: Tensor | None = None, need_weights: bool = True
@@ -261,7 +282,7 @@ class TransformerEncoderLayer(nn.Module):
         return EncoderLayerOutput(x, attn.weights)
 
 
-class TransformerDecoderLayer(nn.Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """One decoder layer: masked self-attention, encoder-decoder attention, feed-forward.
 
     Section 3.1: the self-attention is causal (position ``i`` sees positions ``<= i``); the
@@ -310,9 +331,6 @@ class TransformerDecoderLayer(nn.Module):
         check_bool(cross_attention, "cross_attention")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.dim = dim
-        self.norm_first = norm_first
-        self.activation_name = activation
-        self.activation = ACTIVATIONS[activation]
         self.self_attn = MultiHeadAttention(
             dim, num_heads, dropout=dropout, causal=True, **factory
         )
@@ -321,18 +339,16 @@ class TransformerDecoderLayer(nn.Module):
         if cross_attention:
             self.multihead_attn = MultiHeadAttention(dim, num_heads, dropout=dropout, **factory)
             self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps, **factory)
-        self.linear1 = nn.Linear(dim, hidden_dim, **factory)
-        self.linear2 = nn.Linear(hidden_dim, dim, **factory)
+        self._add_feed_forward(dim, hidden_dim, dropout=dropout, activation=activation,
+                               norm_first=norm_first, factory=factory)
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps, **factory)
         self.norm3 = nn.LayerNorm(dim, eps=layer_norm_eps, **factory)
-        self.dropout = nn.Dropout(dropout)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
 
     def _feed_forward(self, x: Tensor) -> Tensor:
-        # eq. 2
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout3(self._feed_forward_network(x))
 
     def _self_attention(
         self, h: Tensor, mask: Tensor | None, cache: LayerCache | None, need_weights: bool

@@ -182,25 +182,34 @@ def run_bench(
         f"{counts['not measured']} not measured, {counts['not checked']} not checked "
         f"({time.time() - started:.0f} s)"
     )
-    machine = {
-        **{k: v for k, v in machine_start.items() if k not in ("load_average", "description")},
-        "load_average_start": machine_start["load_average"],
-        "load_average_end": machine_end["load_average"],
-        "contention_warning_start": warning,
-        "description_start": machine_start["description"],
-        "description_end": machine_end["description"],
-    }
-    roofline = None
-    if roof_start is not None and roof_end is not None:
-        roofline = {"start": roof_start.to_dict(), "end": roof_end.to_dict(),
-                    "gflops": roof_start.median_gflops}
     return bench_document(
         results,
         scale=scale,
-        machine=machine,
-        roofline=roofline,
+        machine=_machine_record(machine_start, machine_end, warning),
+        roofline=_roofline_record(roof_start, roof_end),
         extra={"started": started, "seconds": time.time() - started},
     )
+
+
+def _machine_record(
+    start: Mapping[str, Any], end: Mapping[str, Any], warning: str | None
+) -> dict[str, Any]:
+    """The machine of the JSON document: its description and load at the start and the end."""
+    return {
+        **{k: v for k, v in start.items() if k not in ("load_average", "description")},
+        "load_average_start": start["load_average"],
+        "load_average_end": end["load_average"],
+        "contention_warning_start": warning,
+        "description_start": start["description"],
+        "description_end": end["description"],
+    }
+
+
+def _roofline_record(start: Roofline | None, end: Roofline | None) -> dict[str, Any] | None:
+    """The roofline of the JSON document (``None`` when it was not measured)."""
+    if start is None or end is None:
+        return None
+    return {"start": start.to_dict(), "end": end.to_dict(), "gflops": start.median_gflops}
 
 
 def markdown_document(document: Mapping[str, Any], tables: str) -> str:

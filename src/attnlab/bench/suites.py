@@ -34,7 +34,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from attnlab.bench.base import Case, Peer, Suite, SuiteRun, Variant
+from attnlab.bench.base import Case, CaseResult, Peer, Suite, SuiteRun, Variant
 from attnlab.bench.gat_suite import GAT_SUITE
 from attnlab.bench.measure import crossover_length, fit_exponent
 from attnlab.bench.workloads import (
@@ -75,6 +75,21 @@ def _multihead(ctx: SuiteRun) -> None:
     def variant(name: str, peer: str | None, flops: float, **extra: Any) -> Variant:
         return Variant(name, multihead_workload, {"variant": name, **shape, **extra}, peer, flops)
 
+    def versus_mha(
+        title: str, flops: float, repeats: int, warmup: int, **extra: Any
+    ) -> CaseResult:
+        """attnlab against nn.MultiheadAttention on one setting (``extra``)."""
+        return ctx.run_case(
+            Case(
+                f"{title} {label}",
+                (variant("attnlab", None, flops, **extra),
+                 variant("nn.MHA", "nn.MHA", flops, **extra)),
+                repeats=repeats,
+                warmup=warmup,
+                params={**shape, **extra},
+            )
+        )
+
     no_weights = ctx.run_case(
         Case(
             f"no weights {label}",
@@ -99,48 +114,18 @@ def _multihead(ctx: SuiteRun) -> None:
         no_weights.speedup("attnlab", "linear+sdpa"),
         0.85,
     )
-    heads = ctx.run_case(
-        Case(
-            f"per-head weights {label}",
-            (
-                variant("attnlab", None, full, weights=True),
-                variant("nn.MHA", "nn.MHA", full, weights=True),
-            ),
-            repeats=s["repeats"],
-            warmup=2,
-            params={**shape, "weights": True},
-        )
-    )
+    heads = versus_mha("per-head weights", full, s["repeats"], 2, weights=True)
     ctx.target(
         "per-head weights: attnlab >= 1.20x nn.MHA(average_attn_weights=False)",
         heads.speedup("attnlab", "nn.MHA"),
         1.2,
     )
-    ctx.run_case(
-        Case(
-            f"weights + padding mask {label}",
-            (
-                variant("attnlab", None, full, weights=True, padding=True),
-                variant("nn.MHA", "nn.MHA", full, weights=True, padding=True),
-            ),
-            repeats=s["repeats"],
-            warmup=2,
-            params={**shape, "weights": True, "padding": True},
-        )
-    )
+    versus_mha("weights + padding mask", full, s["repeats"], 2, weights=True, padding=True)
     if s.get("train"):
         for weights in (False, True):
-            ctx.run_case(
-                Case(
-                    f"train fwd+bwd, {'head weights' if weights else 'no weights'} {label}",
-                    (
-                        variant("attnlab", None, 3 * full, weights=weights, mode="train"),
-                        variant("nn.MHA", "nn.MHA", 3 * full, weights=weights, mode="train"),
-                    ),
-                    repeats=max(3, s["repeats"] // 2),
-                    warmup=1,
-                    params={**shape, "weights": weights, "mode": "train"},
-                )
+            versus_mha(
+                f"train fwd+bwd, {'head weights' if weights else 'no weights'}", 3 * full,
+                max(3, s["repeats"] // 2), 1, weights=weights, mode="train",
             )
     ctx.note(
         "ratio = peer median / attnlab median (> 1: attnlab faster); the sdpa column is the "

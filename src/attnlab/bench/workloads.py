@@ -132,8 +132,6 @@ def multihead_workload(
         >>> tuple(context.shape), weights is None
         ((1, 8, 8), True)
     """
-    from attnlab.mechanisms.multihead import MultiHeadAttention
-
     _check_choice(variant, "variant", MULTIHEAD_VARIANTS)
     _check_choice(mode, "mode", MODES)
     if weights and variant in ("sdpa", "linear+sdpa"):
@@ -146,67 +144,79 @@ def multihead_workload(
     keep = torch.ones(batch, length, dtype=torch.bool)
     if padding:
         keep[:, length - length // 4 :] = False  # the last quarter of every sequence is padding
-    head_dim = dim // heads
-    call: Callable[[], tuple[Tensor, Tensor | None]]
-    module: nn.Module | None = theirs
-    sdpa_inputs: tuple[Tensor, ...] = ()
-    if variant == "attnlab":
-        ours = MultiHeadAttention.from_torch(theirs)
-        module = ours
-        mask = keep if padding else None
-
-        def call() -> tuple[Tensor, Tensor | None]:
-            out = ours(x, mask=mask, need_weights=weights)
-            return out.context, out.weights
-
-    elif variant == "nn.MHA":
-        key_padding = ~keep if padding else None
-
-        def call() -> tuple[Tensor, Tensor | None]:
-            return theirs(
-                x,
-                x,
-                x,
-                key_padding_mask=key_padding,
-                need_weights=weights,
-                average_attn_weights=False,
-            )
-
-    elif variant == "sdpa":
-        module = None
-        q, k, v = (
-            torch.randn(batch, heads, length, head_dim, generator=g, requires_grad=train)
-            for _ in range(3)
-        )
-        sdpa_inputs = (q, k, v)
-        sdpa_mask = keep[:, None, None, :] if padding else None  # (b, 1, 1, j)
-
-        def call() -> tuple[Tensor, Tensor | None]:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask), None
-
-    else:
-        in_w, in_b = theirs.in_proj_weight, theirs.in_proj_bias
-        out_w, out_b = theirs.out_proj.weight, theirs.out_proj.bias
-        sdpa_mask = keep[:, None, None, :] if padding else None
-
-        def call() -> tuple[Tensor, Tensor | None]:
-            qkv = F.linear(x, in_w, in_b).unflatten(-1, (3, heads, head_dim))
-            qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, b, h, i, d)
-            context = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=sdpa_mask)
-            return F.linear(context.transpose(1, 2).reshape(batch, length, dim), out_w, out_b), None
-
+    module, call, inputs = _multihead_call(
+        variant, theirs, x, keep if padding else None, weights=weights, generator=g, train=train
+    )
     if not train:
         return _inference(module, call)
     if module is not None:
         module.train()
 
     def step() -> None:
-        _clear_grads(module, x, *sdpa_inputs)
+        _clear_grads(module, *inputs)
         context, attn = call()
         loss = context.sum() if attn is None else context.sum() + attn.sum()
         loss.backward()
 
     return step
+
+
+def _multihead_call(
+    variant: str,
+    theirs: nn.MultiheadAttention,
+    x: Tensor,
+    keep: Tensor | None,
+    *,
+    weights: bool,
+    generator: torch.Generator,
+    train: bool,
+) -> tuple[nn.Module | None, Callable[[], tuple[Tensor, Tensor | None]], tuple[Tensor, ...]]:
+    """The module timed (``None``: none), the call ``() -> (context, weights)`` of one variant of
+    :func:`multihead_workload`, and the input tensors whose gradients a training step clears."""
+    from attnlab.mechanisms.multihead import MultiHeadAttention
+
+    batch, length, dim = x.shape
+    heads = theirs.num_heads
+    head_dim = dim // heads
+    sdpa_mask = None if keep is None else keep[:, None, None, :]  # (b, 1, 1, j)
+    if variant == "attnlab":
+        ours = MultiHeadAttention.from_torch(theirs)
+
+        def attnlab() -> tuple[Tensor, Tensor | None]:
+            out = ours(x, mask=keep, need_weights=weights)
+            return out.context, out.weights
+
+        return ours, attnlab, (x,)
+    if variant == "nn.MHA":
+        key_padding = None if keep is None else ~keep
+
+        def call() -> tuple[Tensor, Tensor | None]:
+            return theirs(
+                x, x, x, key_padding_mask=key_padding, need_weights=weights,
+                average_attn_weights=False,
+            )
+
+        return theirs, call, (x,)
+    if variant == "sdpa":
+        q, k, v = (
+            torch.randn(batch, heads, length, head_dim, generator=generator, requires_grad=train)
+            for _ in range(3)
+        )
+
+        def sdpa() -> tuple[Tensor, Tensor | None]:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask), None
+
+        return None, sdpa, (x, q, k, v)
+    in_w, in_b = theirs.in_proj_weight, theirs.in_proj_bias
+    out_w, out_b = theirs.out_proj.weight, theirs.out_proj.bias
+
+    def linear_sdpa() -> tuple[Tensor, Tensor | None]:
+        qkv = F.linear(x, in_w, in_b).unflatten(-1, (3, heads, head_dim))
+        qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, b, h, i, d)
+        context = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=sdpa_mask)
+        return F.linear(context.transpose(1, 2).reshape(batch, length, dim), out_w, out_b), None
+
+    return theirs, linear_sdpa, (x,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,60 +590,75 @@ def sampler_workload(
         >>> tuple(run().shape)
         (1, 2, 8, 8)
     """
-    from attnlab.vision.grids import affine_grid, regular_control_points, tps_grid
-    from attnlab.vision.sampler import bilinear_sample
-
     _check_choice(kind, "kind", SAMPLER_KINDS)
     _check_choice(variant, "variant", SAMPLER_VARIANTS)
     g = torch.Generator().manual_seed(seed)
     image = torch.rand(batch, channels, size, size, generator=g)
     theta = _affine_thetas(batch, g)
-    call: Callable[[], Tensor]
     if kind == "sample":
-        grid = F.affine_grid(theta, [batch, channels, size, size], align_corners=False)
-        if variant == "attnlab":
-            call = lambda: bilinear_sample(image, grid)  # noqa: E731
-        elif variant == "torch":
-            call = lambda: F.grid_sample(image, grid, align_corners=False)  # noqa: E731
-        else:
-            raise ValueError("kind 'sample' has no kornia variant: variant must not be 'kornia'")
-    elif kind == "affine":
-        if variant == "attnlab":
-            call = lambda: bilinear_sample(image, affine_grid(theta, (size, size)))  # noqa: E731
-        elif variant == "torch":
+        return _inference(None, _sample_call(variant, image, theta))
+    if kind == "affine":
+        return _inference(None, _affine_call(variant, image, theta))
+    return _inference(None, _tps_call(variant, image, g))
 
-            def call() -> Tensor:
-                grid = F.affine_grid(theta, [batch, channels, size, size], align_corners=False)
-                return F.grid_sample(image, grid, align_corners=False)
 
-        else:
-            from kornia.geometry.conversions import denormalize_homography
-            from kornia.geometry.transform import warp_affine
+def _sample_call(variant: str, image: Tensor, theta: Tensor) -> Callable[[], Tensor]:
+    """Kind ``"sample"`` of :func:`sampler_workload`: sampling at a given affine grid."""
+    from attnlab.vision.sampler import bilinear_sample
 
-            # theta maps normalised output -> input; kornia wants pixel input -> output
-            full = torch.cat((theta, torch.tensor([0.0, 0.0, 1.0]).expand(batch, 1, 3)), dim=1)
-            pixel = denormalize_homography(
-                torch.linalg.inv(full), (size, size), (size, size), align_corners=False
-            )[:, :2]
-            call = lambda: warp_affine(  # noqa: E731
-                image, pixel, (size, size), align_corners=False
-            )
-    else:
-        control = regular_control_points()  # (k, 2): the paper's 4 x 4
-        targets = (control + 0.05 * torch.randn(batch, *control.shape, generator=g)).contiguous()
-        if variant == "attnlab":
-            call = lambda: bilinear_sample(image, tps_grid(targets, (size, size)))  # noqa: E731
-        elif variant == "kornia":
-            from kornia.geometry.transform import get_tps_transform, warp_image_tps
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    if variant == "attnlab":
+        return lambda: bilinear_sample(image, grid)
+    if variant == "torch":
+        return lambda: F.grid_sample(image, grid, align_corners=False)
+    raise ValueError("kind 'sample' has no kornia variant: variant must not be 'kornia'")
 
-            centres = control.expand(batch, -1, -1)
 
-            def call() -> Tensor:
-                kernel_weights, affine_weights = get_tps_transform(centres, targets)
-                return warp_image_tps(
-                    image, targets, kernel_weights, affine_weights, align_corners=False
-                )
+def _affine_call(variant: str, image: Tensor, theta: Tensor) -> Callable[[], Tensor]:
+    """Kind ``"affine"`` of :func:`sampler_workload`: grid from ``theta``, then sampling."""
+    from attnlab.vision.grids import affine_grid
+    from attnlab.vision.sampler import bilinear_sample
 
-        else:
-            raise ValueError("kind 'tps' has no torch variant: variant must not be 'torch'")
-    return _inference(None, call)
+    batch, _, size, _ = image.shape
+    if variant == "attnlab":
+        return lambda: bilinear_sample(image, affine_grid(theta, (size, size)))
+    if variant == "torch":
+
+        def call() -> Tensor:
+            grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+            return F.grid_sample(image, grid, align_corners=False)
+
+        return call
+    from kornia.geometry.conversions import denormalize_homography
+    from kornia.geometry.transform import warp_affine
+
+    # theta maps normalised output -> input; kornia wants pixel input -> output
+    full = torch.cat((theta, torch.tensor([0.0, 0.0, 1.0]).expand(batch, 1, 3)), dim=1)
+    pixel = denormalize_homography(
+        torch.linalg.inv(full), (size, size), (size, size), align_corners=False
+    )[:, :2]
+    return lambda: warp_affine(image, pixel, (size, size), align_corners=False)
+
+
+def _tps_call(variant: str, image: Tensor, generator: torch.Generator) -> Callable[[], Tensor]:
+    """Kind ``"tps"`` of :func:`sampler_workload`: a 16-point spline from random targets."""
+    from attnlab.vision.grids import regular_control_points, tps_grid
+    from attnlab.vision.sampler import bilinear_sample
+
+    batch, _, size, _ = image.shape
+    control = regular_control_points()  # (k, 2): the paper's 4 x 4
+    noise = torch.randn(batch, *control.shape, generator=generator)
+    targets = (control + 0.05 * noise).contiguous()
+    if variant == "attnlab":
+        return lambda: bilinear_sample(image, tps_grid(targets, (size, size)))
+    if variant == "torch":
+        raise ValueError("kind 'tps' has no torch variant: variant must not be 'torch'")
+    from kornia.geometry.transform import get_tps_transform, warp_image_tps
+
+    centres = control.expand(batch, -1, -1)
+
+    def call() -> Tensor:
+        kernel_weights, affine_weights = get_tps_transform(centres, targets)
+        return warp_image_tps(image, targets, kernel_weights, affine_weights, align_corners=False)
+
+    return call

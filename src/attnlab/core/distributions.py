@@ -13,7 +13,8 @@ section 3, the distribution function ``p``):
 * :func:`gumbel_softmax` / :class:`GumbelSoftmax`: the relaxed (soft) and straight-through (hard)
   Gumbel-softmax sample;
 * :func:`sample_categorical`, :func:`argmax_categorical` / :class:`Categorical`: one key per query,
-  drawn from the weights, with its log-probability (stochastic hard attention).
+  drawn from the weights, with its log-probability (stochastic hard attention); the two
+  functions live in :mod:`attnlab.core.sampling` and are re-exported here.
 
 Convention:
     Scores must be finite or ``-inf`` (``-inf`` keys get zero weight, as if masked). Half
@@ -24,10 +25,9 @@ Convention:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
@@ -38,6 +38,7 @@ from attnlab.core.checks import (
     check_scores_mask,
 )
 from attnlab.core.masks import masked_normalize, masked_softmax, tempered_softmax
+from attnlab.core.sampling import CategoricalSample, argmax_categorical, sample_categorical
 
 __all__ = [
     "Categorical",
@@ -365,135 +366,6 @@ def gumbel_softmax(
 
 
 # ---------------------------------------------------------------------------------------------
-# categorical sampling (stochastic hard attention)
-
-
-class CategoricalSample(NamedTuple):
-    """One key per row, drawn from attention weights.
-
-    Attributes:
-        indices: ``(...,)`` int64, the chosen key of each row (0 for a row with no valid key).
-        one_hot: ``(..., K)`` in the weights' dtype, the one-hot vector of ``indices`` (all zero
-            for a row with no valid key); carries no gradient.
-        log_prob: ``(...,)``, ``log p(indices)`` under the weights renormalised over the valid
-            keys (0 for a row with no valid key); differentiable with respect to the weights,
-            the term of the REINFORCE gradient of stochastic hard attention.
-    """
-
-    indices: Tensor
-    one_hot: Tensor
-    log_prob: Tensor
-
-
-def _categorical_probs(weights: object, mask: object) -> tuple[Tensor, Tensor, Tensor]:
-    """Validated weights (masked keys and non-finite rows zeroed), valid rows, finite rows."""
-    weights = check_scores(weights, "weights")
-    checked = check_scores_mask(mask, weights)
-    probs = weights if checked is None else weights.masked_fill(~checked, 0.0)
-    finite = torch.isfinite(probs)
-    if bool(((probs < 0) & finite).any()):
-        raise ValueError("weights must be >= 0 (probabilities, e.g. a softmax output)")
-    # A row holding NaN or inf draws nothing: its outputs become NaN (the non-finite rule of
-    # every module: a bad value spoils its own row, never the batch).
-    finite_rows = finite.all(dim=-1)
-    probs = torch.where(finite_rows.unsqueeze(-1), probs, torch.zeros_like(probs))
-    valid = (probs.detach().sum(dim=-1) > 0) & finite_rows
-    return probs, valid, finite_rows
-
-
-def _no_key_sample(probs: Tensor) -> CategoricalSample:
-    """The sample of rows with no key at all (``K = 0``): the no-valid-key convention."""
-    indices = torch.zeros(probs.shape[:-1], dtype=torch.long, device=probs.device)
-    return CategoricalSample(indices, probs.detach().clone(), probs.sum(dim=-1))
-
-
-def _categorical_result(
-    probs: Tensor, valid: Tensor, finite_rows: Tensor, indices: Tensor
-) -> CategoricalSample:
-    indices = indices.masked_fill(~valid, 0)
-    one_hot = F.one_hot(indices, probs.shape[-1]).to(probs.dtype)
-    one_hot = one_hot * valid.unsqueeze(-1).to(probs.dtype)
-    chosen = probs.gather(-1, indices.unsqueeze(-1)).squeeze(-1)
-    total = probs.sum(dim=-1)
-    # Rows with no valid key take log(1) - log(1) = 0; torch.where keeps log(0) (and its
-    # infinite derivative) out of both the forward and the backward pass.
-    ones = torch.ones_like(total)
-    log_prob = torch.where(valid, chosen, ones).log() - torch.where(valid, total, ones).log()
-    nan = torch.full_like(log_prob, float("nan"))
-    one_hot = torch.where(finite_rows.unsqueeze(-1), one_hot, nan.unsqueeze(-1))
-    log_prob = torch.where(finite_rows, log_prob, nan)
-    return CategoricalSample(indices, one_hot, log_prob)
-
-
-def sample_categorical(
-    weights: Tensor,
-    *,
-    mask: Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> CategoricalSample:
-    """Draw one key per row from attention weights: stochastic hard attention.
-
-    Xu et al., "Show, Attend and Tell: Neural Image Caption Generation with Visual Attention",
-    ICML 2015, arXiv:1502.03044 (section 4.1, eq. 8-9):
-    :math:`s_t \\sim \\operatorname{Multinoulli}_L(\\{\\alpha_i\\})` and the context is the
-    chosen annotation; the learning rule (eq. 10-12) needs :math:`\\log p(s_t \\mid a)`, returned
-    as ``log_prob``.
-
-    Args:
-        weights: ``(..., K)`` non-negative weights, e.g. the output of ``masked_softmax``; each
-            row is renormalised over its valid keys (as ``torch.distributions.Categorical(probs=)``
-            does).
-        mask: boolean, ``True`` = may attend, broadcastable to ``weights``; masked keys are
-            never selected.
-        generator: a ``torch.Generator`` on the weights' device, for reproducible draws.
-
-    Shape:
-        weights: ``(..., K)``; indices and log_prob: ``(...,)``; one_hot: ``(..., K)``.
-
-    Returns:
-        :class:`CategoricalSample`. Convention for a row with no valid key (all masked, all
-        weights 0, or no key at all, ``K = 0``): ``indices = 0``, an all-zero ``one_hot`` and
-        ``log_prob = 0`` with a zero gradient, so such rows contribute nothing (never NaN).
-
-    Example:
-        >>> import torch
-        >>> g = torch.Generator().manual_seed(0)
-        >>> w = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
-        >>> m = torch.tensor([[True, True, True], [False, False, False]])
-        >>> s = sample_categorical(w, mask=m, generator=g)
-        >>> s.indices, s.one_hot, s.log_prob
-        (tensor([1, 0]), tensor([[0., 1., 0.],
-                [0., 0., 0.]]), tensor([0., 0.]))
-    """
-    probs, valid, finite_rows = _categorical_probs(weights, mask)
-    if probs.shape[-1] == 0:
-        return _no_key_sample(probs)
-    rows = probs.detach().reshape(-1, probs.shape[-1])
-    rows = rows.to(torch.float64 if rows.dtype == torch.float64 else torch.float32)
-    # multinomial rejects all-zero rows: give them a uniform row, discarded below
-    rows = torch.where(valid.reshape(-1, 1), rows, torch.ones_like(rows))
-    indices = torch.multinomial(rows, 1, generator=generator).reshape(valid.shape)
-    return _categorical_result(probs, valid, finite_rows, indices)
-
-
-def argmax_categorical(weights: Tensor, *, mask: Tensor | None = None) -> CategoricalSample:
-    """The deterministic counterpart of :func:`sample_categorical`: the most likely key per row.
-
-    Used at evaluation time for stochastic hard attention (Xu et al. 2015, arXiv:1502.03044);
-    ties go to the first key. Same conventions and outputs as :func:`sample_categorical`.
-
-    Example:
-        >>> import torch
-        >>> argmax_categorical(torch.tensor([[0.2, 0.7, 0.1]])).indices
-        tensor([1])
-    """
-    probs, valid, finite_rows = _categorical_probs(weights, mask)
-    if probs.shape[-1] == 0:
-        return _no_key_sample(probs)
-    return _categorical_result(probs, valid, finite_rows, probs.detach().argmax(dim=-1))
-
-
-# ---------------------------------------------------------------------------------------------
 # Distribution classes
 
 
@@ -554,7 +426,19 @@ class LinearNormalization:
         return "LinearNormalization()"
 
 
-class Sparsemax:
+class _SimplexProjection:
+    """A parameter-free distribution that calls its class's ``_function(scores, mask=mask)``."""
+
+    _function: Callable[..., Tensor]
+
+    def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self._function(scores, mask=mask)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Sparsemax(_SimplexProjection):
     """The :func:`sparsemax` distribution (Martins & Astudillo 2016, arXiv:1602.02068).
 
     Example:
@@ -563,14 +447,10 @@ class Sparsemax:
         tensor([[0.4000, 0.6000, 0.0000]])
     """
 
-    def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
-        return sparsemax(scores, mask=mask)
-
-    def __repr__(self) -> str:
-        return "Sparsemax()"
+    _function = staticmethod(sparsemax)
 
 
-class Entmax15:
+class Entmax15(_SimplexProjection):
     """The :func:`entmax15` distribution (Peters, Niculae & Martins 2019, arXiv:1905.05702).
 
     Example:
@@ -579,11 +459,7 @@ class Entmax15:
         tensor([[0.5000, 0.5000, 0.0000]])
     """
 
-    def __call__(self, scores: Tensor, mask: Tensor | None = None) -> Tensor:
-        return entmax15(scores, mask=mask)
-
-    def __repr__(self) -> str:
-        return "Entmax15()"
+    _function = staticmethod(entmax15)
 
 
 class GumbelSoftmax:

@@ -76,8 +76,9 @@ CLASS_KEY = "_attnlab_class"
 """The key naming an object's class in ``config.json`` and in nested objects."""
 
 _TAG_PREFIX = "_attnlab_"
-_RECORD = "_attnlab_init_args"
+RECORD_ATTRIBUTE = "_attnlab_init_args"
 """Instance attribute (in ``__dict__``) holding the recorded keyword arguments."""
+_RECORD = RECORD_ATTRIBUTE
 _RECORDS_MARK = "_attnlab_records_init"
 """Attribute set on the wrapping ``__init__`` functions."""
 
@@ -198,6 +199,8 @@ def build(cls: Callable[..., M], /, *args: Any, **kwargs: Any) -> M:
     return obj
 
 
+_LIBRARY = ("attnlab.mechanisms", "attnlab.vision", "attnlab.architectures")
+"""Imported by :func:`recording_init_args`, so that their classes exist when it wraps them."""
 _recording_lock = threading.Lock()
 _recording_depth = 0
 _unwrapped: dict[type, Any] = {}
@@ -222,7 +225,8 @@ def recording_init_args() -> Iterator[None]:
 
     For modules whose class does not record them itself (see :func:`remember_init`): build a
     model inside the block and ``save_pretrained`` can rebuild it, however it was assembled.
-    The classes must have been imported before the block starts.
+    The block imports the library's layers (mechanisms, vision, architectures) as it starts;
+    other classes of the package must have been imported before.
 
     Note:
         The block replaces the ``__init__`` of the package's module classes until it ends, for
@@ -236,6 +240,8 @@ def recording_init_args() -> Iterator[None]:
         {'channels': 32, 'reduction': 4}
     """
     global _recording_depth
+    for module in _LIBRARY:
+        importlib.import_module(module)
     with _recording_lock:
         if _recording_depth == 0:
             for cls in _attnlab_module_classes():
@@ -323,7 +329,10 @@ def _equal_default(value: object, default: object) -> bool:
 def _inferred(obj: object) -> dict[str, Any]:
     """Keyword arguments read from the public attributes named after the parameters."""
     cls = type(obj)
-    signature = inspect.signature(cls.__init__)
+    try:
+        signature = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{cls.__qualname__} has no constructor signature to read") from None
     kwargs: dict[str, Any] = {}
     unknown = []
     for name, parameter in list(signature.parameters.items())[1:]:
@@ -418,14 +427,23 @@ def resolve(path: object, roots: tuple[str, ...], *, what: str = "class") -> Any
 
 
 def _check_resolvable(obj: object, roots: tuple[str, ...], what: str, where: str) -> str:
+    """The path of ``obj`` that :func:`resolve` turns back into ``obj``."""
     path = import_path(obj)
-    try:
-        found = resolve(path, roots, what=what)
-    except ConfigError as error:
-        raise ConfigError(f"{where}: {error}") from None
-    if found is not obj:
-        raise ConfigError(f"{where}: {path!r} does not name {obj!r}")
-    return path
+    module = path.split(":")[0]
+    # torch's built-in functions have a qualified name of an internal class
+    # (``_VariableFunctionsClass.tanh``) and are reached by their plain name
+    candidates = dict.fromkeys([path, f"{module}:{getattr(obj, '__name__', '')}"])
+    error: ConfigError | None = None
+    for candidate in candidates:
+        try:
+            if resolve(candidate, roots, what=what) is obj:
+                return candidate
+        except ConfigError as failure:
+            error = error or failure
+    if error is not None and "refusing" in str(error):
+        raise ConfigError(f"{where}: {error}")
+    raise ConfigError(f"{where}: {obj!r} cannot be found again by its name {path!r} (a "
+                      f"{what} defined inside a function, or a lambda?)")
 
 
 def encode_value(value: object, where: str = "value") -> Any:

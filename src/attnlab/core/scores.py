@@ -40,30 +40,23 @@ which autograd also keeps for the backward pass. The additive, concat and deep s
 it: they are evaluated by the bounded-memory kernels of :mod:`attnlab.core._additive_kernel`
 (:func:`additive_scores`: tiles with a recomputing backward pass; deep scores: blocks of query rows
 under activation checkpointing).
+
+The base class :class:`Score` is defined in :mod:`attnlab.core._score_base` and the additive family
+in :mod:`attnlab.core.additive_scores`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.core._additive_kernel import (
-    additive_scores,
-    checkpointed_row_chunks,
-    default_chunk_bytes,
-)
-from attnlab.core.checks import (
-    check_dim,
-    check_finite_positive,
-    check_same_batch,
-    check_size,
-    check_tensor,
-)
+from attnlab.core._additive_kernel import additive_scores, default_chunk_bytes
+from attnlab.core._score_base import Activation, Score, checked_dims, factory_kwargs
+from attnlab.core.additive_scores import AdditiveScore, ConcatScore, DeepScore
+from attnlab.core.checks import check_finite_positive, check_size
 
 __all__ = [
     "SCORE_NAMES",
@@ -84,64 +77,6 @@ __all__ = [
     "default_chunk_bytes",
     "resolve_score",
 ]
-
-Activation = Callable[[Tensor], Tensor]
-
-
-# --------------------------------------------------------------------------------------------
-# Base class and argument checks
-# --------------------------------------------------------------------------------------------
-
-
-class Score(nn.Module):
-    """Base class of alignment functions: ``forward(query, key) -> (B, Lq, Lk)`` scores.
-
-    Subclasses whose score factorises as ``scale * f(q) . g(k)`` override :meth:`factorize` so that
-    :func:`attnlab.attend` can compute weights with one matmul, or dispatch to
-    ``F.scaled_dot_product_attention`` when weights are not requested.
-
-    Attributes:
-        query_dim: the feature size ``Dq`` the score was built for (``None``: any).
-        key_dim: the feature size ``Dk`` the score was built for (``None``: any).
-        requires_equal_dims: ``True`` when the score needs ``Dq == Dk`` (dot products, cosine).
-    """
-
-    requires_equal_dims: ClassVar[bool] = False
-    query_dim: int | None = None
-    key_dim: int | None = None
-
-    def forward(self, query: Tensor, key: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def factorize(self, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor, float] | None:
-        """``(f(q), g(k), scale)`` with ``score = scale * f(q) @ g(k)^T``, or ``None``."""
-        return None
-
-    def _check_inputs(self, query: Tensor, key: Tensor) -> None:
-        """Validate ``query (B, Lq, Dq)`` and ``key (B, Lk, Dk)`` against this score."""
-        check_tensor(query, "query", ndim=3, layout="(B, Lq, Dq)", like=("", self))
-        check_tensor(key, "key", ndim=3, layout="(B, Lk, Dk)", like=("query", query))
-        check_same_batch(query=query, key=key)
-        if self.query_dim is not None:
-            check_dim(query, -1, self.query_dim, "query", "query_dim")
-        if self.key_dim is not None:
-            check_dim(key, -1, self.key_dim, "key", "key_dim")
-        if self.requires_equal_dims and query.shape[-1] != key.shape[-1]:
-            raise ValueError(
-                f"{type(self).__name__} needs query and key of the same feature size, got "
-                f"query (..., {query.shape[-1]}) and key (..., {key.shape[-1]})"
-            )
-
-
-
-def _factory(device: torch.device | str | None, dtype: torch.dtype | None) -> dict[str, Any]:
-    return {"device": device, "dtype": dtype}
-
-
-def _dims(query_dim: int, key_dim: int | None) -> tuple[int, int]:
-    """Checked ``(query_dim, key_dim)``; ``key_dim`` defaults to ``query_dim``."""
-    query_dim = check_size(query_dim, "query_dim")
-    return query_dim, query_dim if key_dim is None else check_size(key_dim, "key_dim")
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,9 +189,9 @@ class GeneralScore(Score):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.query_dim, self.key_dim = _dims(query_dim, key_dim)
+        self.query_dim, self.key_dim = checked_dims(query_dim, key_dim)
         self.weight = nn.Parameter(
-            torch.empty(self.query_dim, self.key_dim, **_factory(device, dtype))
+            torch.empty(self.query_dim, self.key_dim, **factory_kwargs(device, dtype))
         )
         nn.init.xavier_uniform_(self.weight)
 
@@ -311,7 +246,7 @@ class BiasedGeneralScore(GeneralScore):
     ) -> None:
         super().__init__(query_dim, key_dim, device=device, dtype=dtype)
         assert self.key_dim is not None
-        self.key_bias = nn.Parameter(torch.zeros(self.key_dim, **_factory(device, dtype)))
+        self.key_bias = nn.Parameter(torch.zeros(self.key_dim, **factory_kwargs(device, dtype)))
 
     def _project_query(self, query: Tensor) -> Tensor:
         return torch.matmul(query, self.weight) + self.key_bias  # W^T q + b: (b, i, d_k)
@@ -354,7 +289,7 @@ class ActivatedGeneralScore(GeneralScore):
         if not callable(activation):
             raise TypeError(f"activation must be callable, got {type(activation).__name__}")
         self.activation = activation
-        self.score_bias = nn.Parameter(torch.zeros((), **_factory(device, dtype)))
+        self.score_bias = nn.Parameter(torch.zeros((), **factory_kwargs(device, dtype)))
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         return self.activation(super().forward(query, key) + self.score_bias)
@@ -409,7 +344,7 @@ class CosineScore(Score):
         self.learnable_sharpening = bool(learnable_sharpening)
         if self.learnable_sharpening:
             self.log_sharpening: nn.Parameter | None = nn.Parameter(
-                torch.tensor(math.log(sharpening), **_factory(device, dtype))
+                torch.tensor(math.log(sharpening), **factory_kwargs(device, dtype))
             )
             self.sharpening: float | None = None
         else:
@@ -436,247 +371,6 @@ class CosineScore(Score):
         if self.learnable_sharpening:
             return "learnable_sharpening=True"
         return f"sharpening={self.sharpening}"
-
-
-# --------------------------------------------------------------------------------------------
-# Additive family: bounded-memory kernels in attnlab.core._additive_kernel
-# --------------------------------------------------------------------------------------------
-
-
-class _HiddenLayerScore(Score):
-    """Shared set-up of the additive family ``v^T f(W q_i + U k_j)``: sizes, tile budget, ``v``."""
-
-    query_dim: int
-    key_dim: int
-
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None,
-        hidden_dim: int | None,
-        chunk_bytes: int | None,
-    ) -> None:
-        super().__init__()
-        self.query_dim, self.key_dim = _dims(query_dim, key_dim)
-        self.hidden_dim = (
-            self.query_dim if hidden_dim is None else check_size(hidden_dim, "hidden_dim")
-        )
-        self.chunk_bytes = None if chunk_bytes is None else check_size(chunk_bytes, "chunk_bytes")
-
-    def _vector(self, factory: dict[str, Any]) -> nn.Parameter:
-        """``v`` ``(H,)``, initialised as ``nn.Linear(H, 1)`` initialises its weight."""
-        v = nn.Parameter(torch.empty(self.hidden_dim, **factory))
-        bound = 1.0 / math.sqrt(self.hidden_dim)
-        nn.init.uniform_(v, -bound, bound)
-        return v
-
-    def extra_repr(self) -> str:
-        return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"
-
-
-class AdditiveScore(_HiddenLayerScore):
-    """Additive score of Bahdanau et al. (2015, eq. 6 and appendix A.1.2).
-
-    .. math:: e_{ij} = v^\\top \\tanh(W q_i + U k_j [+ b])
-
-    Paper: Bahdanau, Cho, Bengio, "Neural Machine Translation by Jointly Learning to Align and
-    Translate", https://arxiv.org/abs/1409.0473 (``W = W_a``, ``U = U_a``, ``v = v_a``; the query
-    is the decoder state ``s_{i-1}``, the keys the annotations ``h_j``).
-
-    Computed by :func:`additive_scores`: bounded memory (no ``(B, Lq, Lk, H)`` tensor) in the
-    forward and backward passes.
-
-    Args:
-        query_dim: ``Dq``.
-        key_dim: ``Dk`` (defaults to ``query_dim``).
-        hidden_dim: ``H``, the size of ``v`` (defaults to ``query_dim``: the paper's ``W_a`` is
-            square, ``n x n``).
-        hidden_bias: add a bias ``b`` inside the ``tanh`` (the paper's formula has none; the
-            survey tables write one).
-        chunk_bytes: tile budget of :func:`additive_scores` (``None``: per-device default).
-
-    Attributes:
-        query_proj: ``W``, ``nn.Linear(Dq, H, bias=False)``.
-        key_proj: ``U`` (and ``b``), ``nn.Linear(Dk, H)``.
-        v: ``(H,)``.
-
-    Shape:
-        query ``(B, Lq, Dq)``, key ``(B, Lk, Dk)`` -> scores ``(B, Lq, Lk)``.
-
-    Example:
-        >>> import torch
-        >>> AdditiveScore(3, 5, hidden_dim=8)(torch.randn(2, 4, 3), torch.randn(2, 6, 5)).shape
-        torch.Size([2, 4, 6])
-    """
-
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None = None,
-        *,
-        hidden_dim: int | None = None,
-        hidden_bias: bool = False,
-        chunk_bytes: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(query_dim, key_dim, hidden_dim, chunk_bytes)
-        fk = _factory(device, dtype)
-        self.query_proj = nn.Linear(self.query_dim, self.hidden_dim, bias=False, **fk)
-        self.key_proj = nn.Linear(self.key_dim, self.hidden_dim, bias=hidden_bias, **fk)
-        self.v = self._vector(fk)
-
-    def forward(self, query: Tensor, key: Tensor) -> Tensor:
-        self._check_inputs(query, key)
-        return additive_scores(
-            self.query_proj(query), self.key_proj(key), self.v, chunk_bytes=self.chunk_bytes
-        )
-
-class ConcatScore(_HiddenLayerScore):
-    """Concat score of Luong et al. (2015, eq. 8, "concat").
-
-    .. math:: e_{ij} = v^\\top \\tanh(W [q_i; k_j] [+ b])
-
-    Paper: Luong, Pham, Manning, "Effective Approaches to Attention-based Neural Machine
-    Translation", https://arxiv.org/abs/1508.04025 (``W = W_a``, ``v = v_a``).
-
-    ``W [q; k] = W_{:, :Dq} q + W_{:, Dq:} k``, so the concatenation is never built; the score is
-    computed by :func:`additive_scores` in bounded memory. It differs from
-    :class:`AdditiveScore` only in its parametrisation (one matrix over the concatenation) and in
-    its paper.
-
-    Args:
-        query_dim: ``Dq``.
-        key_dim: ``Dk`` (defaults to ``query_dim``).
-        hidden_dim: ``H`` (defaults to ``query_dim``, the paper's hidden size).
-        hidden_bias: add a bias ``b`` inside the ``tanh`` (not in the paper).
-        chunk_bytes: tile budget of :func:`additive_scores` (``None``: per-device default).
-
-    Attributes:
-        weight: ``W``, ``(H, Dq + Dk)``.
-        hidden_bias: ``b``, ``(H,)`` or ``None``.
-        v: ``(H,)``.
-
-    Example:
-        >>> import torch
-        >>> ConcatScore(3, 5, hidden_dim=8)(torch.randn(2, 4, 3), torch.randn(2, 6, 5)).shape
-        torch.Size([2, 4, 6])
-    """
-
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None = None,
-        *,
-        hidden_dim: int | None = None,
-        hidden_bias: bool = False,
-        chunk_bytes: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(query_dim, key_dim, hidden_dim, chunk_bytes)
-        fk = _factory(device, dtype)
-        concat = nn.Linear(self.query_dim + self.key_dim, self.hidden_dim, bias=hidden_bias, **fk)
-        self.weight = concat.weight
-        self.hidden_bias = concat.bias
-        self.v = self._vector(fk)
-
-    def forward(self, query: Tensor, key: Tensor) -> Tensor:
-        self._check_inputs(query, key)
-        query_proj = F.linear(query, self.weight[:, : self.query_dim])  # (b, i, h)
-        key_proj = F.linear(key, self.weight[:, self.query_dim :], self.hidden_bias)  # (b, j, h)
-        return additive_scores(query_proj, key_proj, self.v, chunk_bytes=self.chunk_bytes)
-
-
-class DeepScore(_HiddenLayerScore):
-    """Deep (MLP) score after Pavlopoulos et al. (2017, "deep attention").
-
-    .. math::
-
-        E^{(1)}_{ij} = f(W q_i + U k_j + b_1), \\quad
-        E^{(l)}_{ij} = f(W_l E^{(l-1)}_{ij} + b_l), \\quad
-        e_{ij} = v^\\top E^{(L)}_{ij}
-
-    Paper: Pavlopoulos, Malakasiotis, Androutsopoulos, "Deeper Attention to Abusive User Content
-    Moderation", EMNLP 2017, https://aclanthology.org/D17-1117 (section 3: the attention MLP with
-    ReLU layers over the RNN states ``h_t``).
-
-    Note:
-        The paper's MLP sees only the states ``h_t`` (a classification-specific attention with no
-        query); here its first layer sees the query as well, ``W q_i + U k_j``, so that the score
-        is an alignment function ``a(q_i, k_j)``. The paper's final scalar bias is dropped: it
-        cancels in every softmax. Depth and width are hyper-parameters (the defaults are ours).
-        The ``(B, Lq, Lk, H)`` activations are computed in chunks of query rows under activation
-        checkpointing, so forward and backward memory is one chunk (times ``num_layers`` during
-        the recomputation) beyond the inputs and scores.
-
-    Args:
-        query_dim: ``Dq``.
-        key_dim: ``Dk`` (defaults to ``query_dim``).
-        hidden_dim: width ``H`` of every layer (defaults to ``query_dim``).
-        num_layers: ``L >= 1`` hidden layers.
-        activation: ``f`` (default ``F.relu``, as in the paper).
-        chunk_bytes: budget of one chunk's ``(nb, ni, Lk, H)`` activation (``None``: per-device
-            default).
-
-    Attributes:
-        query_proj: ``W``, ``nn.Linear(Dq, H, bias=False)``.
-        key_proj: ``U`` and ``b_1``, ``nn.Linear(Dk, H)``.
-        layers: ``W_l, b_l`` for ``l = 2..L``.
-        v: ``(H,)``.
-
-    Example:
-        >>> import torch
-        >>> DeepScore(3, 5, hidden_dim=8)(torch.randn(2, 4, 3), torch.randn(2, 6, 5)).shape
-        torch.Size([2, 4, 6])
-    """
-
-    def __init__(
-        self,
-        query_dim: int,
-        key_dim: int | None = None,
-        *,
-        hidden_dim: int | None = None,
-        num_layers: int = 2,
-        activation: Activation = F.relu,
-        chunk_bytes: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(query_dim, key_dim, hidden_dim, chunk_bytes)
-        self.num_layers = check_size(num_layers, "num_layers")
-        if not callable(activation):
-            raise TypeError(f"activation must be callable, got {type(activation).__name__}")
-        self.activation = activation
-        fk = _factory(device, dtype)
-        self.query_proj = nn.Linear(self.query_dim, self.hidden_dim, bias=False, **fk)
-        self.key_proj = nn.Linear(self.key_dim, self.hidden_dim, **fk)
-        self.layers = nn.ModuleList(
-            nn.Linear(self.hidden_dim, self.hidden_dim, **fk) for _ in range(self.num_layers - 1)
-        )
-        self.v = self._vector(fk)
-
-    def _chunk(self, query_proj: Tensor, key_proj: Tensor) -> Tensor:
-        e = self.activation(query_proj.unsqueeze(2) + key_proj.unsqueeze(1))  # (b, i, j, h)
-        for layer in self.layers:
-            e = self.activation(layer(e))
-        return torch.matmul(e, self.v)  # (b, i, j)
-
-    def forward(self, query: Tensor, key: Tensor) -> Tensor:
-        self._check_inputs(query, key)
-        return checkpointed_row_chunks(
-            self._chunk,
-            self.query_proj(query),  # (b, i, h)
-            self.key_proj(key),  # (b, j, h)
-            chunk_bytes=self.chunk_bytes,
-            parameters=[self.v, *self.layers.parameters()],
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}, "
-            f"num_layers={self.num_layers}"
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -723,7 +417,7 @@ class LocationScore(Score):
         self.query_dim = check_size(query_dim, "query_dim")
         self.max_length = check_size(max_length, "max_length")
         positions = nn.Linear(
-            self.query_dim, self.max_length, bias=False, **_factory(device, dtype)
+            self.query_dim, self.max_length, bias=False, **factory_kwargs(device, dtype)
         )
         self.weight = positions.weight
 
@@ -903,8 +597,8 @@ def build_score(
           (key_proj): Linear(in_features=4, out_features=8, bias=False)
         )
     """
-    query_dim, key_dim = _dims(query_dim, key_dim)
-    fk = _factory(device, dtype)
+    query_dim, key_dim = checked_dims(query_dim, key_dim)
+    fk = factory_kwargs(device, dtype)
     if name in ("dot", "scaled_dot", "cosine"):
         if key_dim != query_dim:
             raise ValueError(

@@ -28,32 +28,30 @@ Convention:
 
 Example:
     >>> import tempfile
-import weakref
     >>> from attnlab.vision import SqueezeExcitation
     >>> se = SqueezeExcitation(32, reduction=4)
-    >>> folder = save_pretrained(se, tempfile.mkdtemp())
-    >>> sorted(p.name for p in folder.iterdir())
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = save_pretrained(se, tmp)
+    ...     files = sorted(p.name for p in folder.iterdir())
+    ...     same = from_pretrained(folder, cls=SqueezeExcitation)
+    >>> files
     ['config.json', 'model.safetensors']
-    >>> same = from_pretrained(folder, cls=SqueezeExcitation)
     >>> all(torch.equal(a, b) for a, b in zip(se.state_dict().values(),
-    ...                                        same.state_dict().values()))
+    ...                                        same.state_dict().values(), strict=True))
     True
 """
 
 from __future__ import annotations
 
-import enum
-import functools
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
 import tempfile
-import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast, overload
 
 import torch
 from torch import Tensor, nn
@@ -75,6 +73,7 @@ from attnlab.core.init_args import (
     remember_init,
     resolve,
 )
+from attnlab.core.module_diff import module_differences, tie_groups
 
 __all__ = [
     "CONFIG_NAME",
@@ -92,7 +91,6 @@ __all__ = [
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 VERSION_KEY = "_attnlab_version"
-_MAX_DIFFERENCES = 12
 _M = TypeVar("_M", bound=nn.Module)
 
 
@@ -130,19 +128,11 @@ def _unwrap(module: nn.Module) -> nn.Module:
 # tensors
 
 
-def _tie_groups(state: Mapping[str, Any]) -> list[list[str]]:
-    """State-dict names grouped by the tensor object they hold, in state-dict order."""
-    groups: dict[int, list[str]] = {}
-    for name, tensor in state.items():
-        groups.setdefault(id(tensor), []).append(name)
-    return list(groups.values())
-
-
 def _tensors_to_save(module: nn.Module) -> dict[str, Tensor]:
     state = module.state_dict(keep_vars=True)
     out: dict[str, Tensor] = {}
     storages: set[int] = set()
-    for group in _tie_groups(state):
+    for group in tie_groups(state):
         name = group[0]
         tensor = state[name]
         if not isinstance(tensor, Tensor):
@@ -170,7 +160,7 @@ def _load_tensors(module: nn.Module, tensors: Mapping[str, Tensor], source: str)
     """Load ``tensors`` into ``module``, each keeping its saved dtype; names checked first."""
     state = module.state_dict(keep_vars=True)
     missing, mismatched, loaded = [], [], {}
-    for group in _tie_groups(state):
+    for group in tie_groups(state):
         present = [name for name in group if name in tensors]
         if not present:
             missing.append(group[0] if len(group) == 1 else " = ".join(group))
@@ -200,129 +190,6 @@ def _load_tensors(module: nn.Module, tensors: Mapping[str, Tensor], source: str)
         raise ValueError(f"{source} does not fit {type(module).__qualname__}: "
                          + "; ".join(problems))
     module.load_state_dict(loaded, strict=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# comparing a module with its rebuild
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class _Comparison:
-    """Differences between a module and its rebuild that loading the state dict cannot fix."""
-
-    def __init__(self, state_tensors: set[int]) -> None:
-        self.state_tensors = state_tensors
-        self.differences: list[str] = []
-        self.seen: set[tuple[int, int]] = set()
-
-    def differ(self, path: str, message: str) -> None:
-        self.differences.append(f"{path or '<module>'}: {message}")
-
-    def compare(self, a: Any, b: Any, path: str) -> None:
-        if len(self.differences) >= _MAX_DIFFERENCES or (id(a), id(b)) in self.seen:
-            return
-        self.seen.add((id(a), id(b)))
-        if type(a) is not type(b):
-            self.differ(path, f"{type(a).__qualname__} in the module, "
-                              f"{type(b).__qualname__} rebuilt")
-        elif isinstance(a, Tensor):
-            self.tensors(a, b, path)
-        elif isinstance(a, nn.Module):
-            self.attributes(_members(a), _members(b), path, module=True)
-        elif isinstance(a, float):
-            if not (a == b or (a != a and b != b)):
-                self.differ(path, f"{a!r} in the module, {b!r} rebuilt")
-        elif isinstance(a, bool | int | str | bytes | type(None) | torch.dtype | range):
-            if a != b:
-                self.differ(path, f"{_describe(a)} in the module, {_describe(b)} rebuilt")
-        elif isinstance(a, torch.device | torch.Generator):
-            pass  # the rebuild is on the CPU; a generator's state is not configuration
-        elif isinstance(a, list | tuple):
-            if len(a) != len(b):
-                self.differ(path, f"{len(a)} items in the module, {len(b)} rebuilt")
-            else:
-                for i, (x, y) in enumerate(zip(a, b, strict=True)):
-                    self.compare(x, y, f"{path}[{i}]")
-        elif isinstance(a, dict):
-            self.attributes(a, b, path, module=False)
-        elif isinstance(a, weakref.ref):
-            self.compare(a(), b(), path)
-        elif isinstance(a, functools.partial):
-            self.compare((a.func, a.args, a.keywords), (b.func, b.args, b.keywords), path)
-        elif isinstance(a, set | frozenset | enum.Enum | type) or inspect.isroutine(a):
-            if not _same_callable(a, b):
-                self.differ(path, f"{_describe(a)} in the module, {_describe(b)} rebuilt")
-        elif hasattr(a, "__dict__"):
-            self.attributes(vars(a), vars(b), path, module=False)
-        elif not _equal(a, b):
-            self.differ(path, f"{_describe(a)} in the module, {_describe(b)} rebuilt")
-
-    def attributes(self, a: Mapping[Any, Any], b: Mapping[Any, Any], path: str, *,
-                   module: bool) -> None:
-        dot = f"{path}." if path else ""
-        a = {k: v for k, v in a.items() if k != "_attnlab_init_args"}
-        b = {k: v for k, v in b.items() if k != "_attnlab_init_args"}
-        for key in [k for k in a if k not in b] + [k for k in b if k not in a]:
-            where = "the module" if key in a else "the rebuild"
-            self.differ(f"{dot}{key}" if module else f"{path}[{key!r}]", f"only in {where}")
-        for key in [k for k in a if k in b]:
-            if module and key == "training":
-                continue
-            if module and isinstance(key, str) and "hook" in key and isinstance(a[key], dict):
-                if len(a[key]) != len(b[key]):
-                    self.differ(f"{dot}{key}", f"{len(a[key])} hook(s) in the module, "
-                                               f"{len(b[key])} rebuilt")
-            else:
-                self.compare(a[key], b[key], f"{dot}{key}" if module else f"{path}[{key!r}]")
-
-    def tensors(self, a: Tensor, b: Tensor, path: str) -> None:
-        if a.shape != b.shape or a.dtype != b.dtype:
-            self.differ(path, f"{a.dtype} {tuple(a.shape)} in the module, "
-                              f"{b.dtype} {tuple(b.shape)} rebuilt")
-        elif id(a) not in self.state_tensors and not (a.is_meta or b.is_meta):
-            x, y = a.detach().cpu(), b.detach().cpu()
-            same = torch.equal(x, y) or (
-                x.is_floating_point() and bool(((x == y) | (x.isnan() & y.isnan())).all())
-            )
-            if not same:
-                self.differ(path, "a tensor outside the state dict holds other values")
-
-
-def _members(module: nn.Module) -> dict[str, Any]:
-    """A module's attributes, its parameters, buffers and submodules among them."""
-    members = dict(vars(module))
-    for kind in ("_parameters", "_buffers", "_modules"):
-        members.update(members.pop(kind))
-    return members
-
-
-def _equal(a: object, b: object) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # an __eq__ that returns no single truth value
-        return a is b
-
-
-def _same_callable(a: object, b: object) -> bool:
-    if a is b or a == b:
-        return True
-    func_a, func_b = getattr(a, "__func__", None), getattr(b, "__func__", None)
-    return func_a is not None and func_a is func_b  # bound methods of the two modules
-
-
-def _differences(module: nn.Module, rebuilt: nn.Module) -> list[str]:
-    state = module.state_dict(keep_vars=True)
-    comparison = _Comparison({id(t) for t in state.values()})
-    comparison.compare(module, rebuilt, "")
-    ties = [g for g in _tie_groups(state) if len(g) > 1]
-    rebuilt_ties = [g for g in _tie_groups(rebuilt.state_dict(keep_vars=True)) if len(g) > 1]
-    if ties != rebuilt_ties:
-        comparison.differ("", f"tied tensors {ties} in the module, {rebuilt_ties} rebuilt")
-    return comparison.differences
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,7 +348,7 @@ def save_pretrained(
     for key, tensor in rebuilt.state_dict(keep_vars=True).items():
         if key in tensors and tensor.dtype != tensors[key].dtype:
             tensor.data = tensor.data.to(tensors[key].dtype)
-    differences = _differences(module, rebuilt)
+    differences = module_differences(module, rebuilt)
     if differences:
         raise ConfigError(
             f"cannot save {name}: rebuilt from the arguments {origin}, {arguments}, it differs "
@@ -496,12 +363,30 @@ def save_pretrained(
     return folder
 
 
+@overload
 def from_pretrained(
     directory: str | os.PathLike[str],
     *,
-    cls: type[_M] | None = None,
+    cls: type[_M],
     device: torch.device | str | None = None,
-) -> _M:
+) -> _M: ...
+
+
+@overload
+def from_pretrained(
+    directory: str | os.PathLike[str],
+    *,
+    cls: None = None,
+    device: torch.device | str | None = None,
+) -> nn.Module: ...
+
+
+def from_pretrained(
+    directory: str | os.PathLike[str],
+    *,
+    cls: type[nn.Module] | None = None,
+    device: torch.device | str | None = None,
+) -> nn.Module:
     """Rebuild the module saved in ``directory`` by :func:`save_pretrained`, in eval mode.
 
     Args:
@@ -536,7 +421,7 @@ def from_pretrained(
     _load_tensors(module, tensors, str(weights))
     if device is not None:
         module.to(device)
-    return cast(_M, module.eval())
+    return module.eval()
 
 
 class PretrainedMixin:
@@ -550,14 +435,14 @@ class PretrainedMixin:
 
     Example:
         >>> import tempfile
-import weakref
         >>> class Gate(PretrainedMixin, nn.Module):
         ...     def __init__(self, dim: int, *, scale: float = 1.0) -> None:
         ...         super().__init__()
         ...         self.proj = nn.Linear(dim, dim)
         ...         self.factor = scale
-        >>> folder = Gate(4, scale=0.5).save_pretrained(tempfile.mkdtemp())
-        >>> Gate.from_pretrained(folder).factor
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     folder = Gate(4, scale=0.5).save_pretrained(tmp)
+        ...     Gate.from_pretrained(folder).factor
         0.5
     """
 
@@ -577,8 +462,8 @@ import weakref
     @classmethod
     def from_pretrained(
         cls, directory: str | os.PathLike[str], *, device: torch.device | str | None = None
-    ) -> Any:
+    ) -> Self:
         """:func:`from_pretrained` expecting this class (or a subclass)."""
         if not issubclass(cls, nn.Module):
             raise TypeError(f"{cls.__qualname__} must also derive from nn.Module")
-        return from_pretrained(directory, cls=cls, device=device)
+        return cast(Self, from_pretrained(directory, cls=cls, device=device))

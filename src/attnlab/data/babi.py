@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from importlib.resources import files
@@ -43,15 +42,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from attnlab.data.errors import CorruptFileError, DownloadError, MissingDataError
+from attnlab.data.errors import CorruptFileError, MissingDataError
 from attnlab.data.resources import (
     FileSpec,
     Resource,
-    extract_archive,
-    fetch_first,
+    install_from_archive,
     register_resource,
     resolve_data_root,
-    verify_file,
 )
 from attnlab.data.resources import _open_url as _resource_open_url
 
@@ -329,30 +326,12 @@ def download_babi(
     Raises:
         DownloadError: no URL worked, or a member is missing or fails its checksum.
     """
-    directory = BABI_RESOURCE.directory(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".download.") as temp:
-        archive = fetch_first(
-            urls, Path(temp) / "tasks_1-20_v1-2.tar.gz", what="bAbI", timeout=timeout,
-            opener=_open_url,
-        )
-        extracted = extract_archive(archive, Path(temp) / "members", max_bytes=500 << 20)
-        names = [spec.name for spec in BABI_RESOURCE.files]
-        names.append(babi_file_name(3, "train", "en-10k"))
-        for name in names:
-            raw_name = name[: -len(".gz")]
-            found = sorted(extracted.rglob(raw_name))
-            if not found:
-                raise DownloadError(f"the archive holds no {raw_name}", path=archive)
-            if name in {spec.name for spec in BABI_RESOURCE.files}:
-                try:
-                    verify_file(found[0], BABI_RESOURCE.spec(name))
-                except CorruptFileError as error:
-                    raise DownloadError(f"{raw_name} from the archive: {error}") from None
-            target = directory / raw_name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(found[0], target)
-    return directory
+    pinned = [(spec.name[: -len(".gz")], spec) for spec in BABI_RESOURCE.files]
+    unpinned = babi_file_name(3, "train", "en-10k")[: -len(".gz")]
+    return install_from_archive(
+        BABI_RESOURCE, urls, "tasks_1-20_v1-2.tar.gz", [*pinned, (unpinned, None)],
+        what="bAbI", data_dir=data_dir, timeout=timeout, opener=_open_url, max_bytes=500 << 20,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

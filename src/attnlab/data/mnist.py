@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -352,7 +353,25 @@ class ImageTensorDataset(Dataset[tuple[Tensor, Tensor]]):
         return self._convert(self.images), self.labels
 
 
-class MNIST(ImageTensorDataset):
+class _IDXSplit(ImageTensorDataset):
+    """One split of an IDX image set, read by the class's ``_load`` (see :class:`MNIST`)."""
+
+    _load: Callable[..., tuple[Tensor, Tensor]]
+    _class_names: tuple[str, ...]
+
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        download: bool = False,
+    ) -> None:
+        images, labels = self._load(split, data_dir=data_dir, download=download)
+        super().__init__(images, labels, classes=self._class_names)
+        self.split = split
+
+
+class MNIST(_IDXSplit):
     """MNIST as a dataset of float ``(1, 28, 28)`` images in ``[0, 1]`` and ``int64`` labels.
 
     Args:
@@ -361,37 +380,18 @@ class MNIST(ImageTensorDataset):
         download: download missing files.
     """
 
-    def __init__(
-        self,
-        split: str = "train",
-        *,
-        data_dir: str | os.PathLike[str] | None = None,
-        download: bool = False,
-    ) -> None:
-        images, labels = load_mnist(split, data_dir=data_dir, download=download)
-        super().__init__(images, labels, classes=MNIST_CLASSES)
-        self.split = split
+    _load = staticmethod(load_mnist)
+    _class_names = MNIST_CLASSES
 
 
-class FashionMNIST(ImageTensorDataset):
+class FashionMNIST(_IDXSplit):
     """Fashion-MNIST as a dataset of float ``(1, 28, 28)`` images in ``[0, 1]`` and labels.
 
-    Args:
-        split: ``"train"`` or ``"test"``.
-        data_dir: the data root (see :func:`load_fashion_mnist`).
-        download: download missing files.
+    Arguments as :class:`MNIST` (the files: :func:`load_fashion_mnist`).
     """
 
-    def __init__(
-        self,
-        split: str = "train",
-        *,
-        data_dir: str | os.PathLike[str] | None = None,
-        download: bool = False,
-    ) -> None:
-        images, labels = load_fashion_mnist(split, data_dir=data_dir, download=download)
-        super().__init__(images, labels, classes=FASHION_MNIST_CLASSES)
-        self.split = split
+    _load = staticmethod(load_fashion_mnist)
+    _class_names = FASHION_MNIST_CLASSES
 
 
 # ---------------------------------------------------------------------------------------------

@@ -327,17 +327,7 @@ def planetoid_from_files(
     tx = _as_dense(read_planetoid_pickle(paths["tx"]), str(paths["tx"]))
     ty = _as_dense(read_planetoid_pickle(paths["ty"]), str(paths["ty"]), rows=tx.shape[0])
     graph = read_planetoid_pickle(paths["graph"])
-    index_path = paths["test.index"]
-    try:
-        test_index = np.array(
-            [int(line) for line in index_path.read_text().split()], dtype=np.int64
-        )
-    except ValueError as error:
-        raise CorruptFileError(f"{index_path}: not one integer per line ({error})") from None
-    if test_index.shape[0] != tx.shape[0]:
-        raise CorruptFileError(
-            f"{index_path}: {test_index.shape[0]} ids for {tx.shape[0]} test rows"
-        )
+    test_index = _read_test_index(paths["test.index"], rows=tx.shape[0])
     widths = {x.shape[1], allx.shape[1], tx.shape[1]}
     classes = {y.shape[1], ally.shape[1], ty.shape[1]}
     if len(widths) != 1 or len(classes) != 1:
@@ -350,58 +340,18 @@ def planetoid_from_files(
             f"{paths['allx']}: {allx.shape[0]} rows, fewer than {y.shape[0]} training + "
             f"{num_val} validation nodes"
         )
-
-    # Test rows go to the ids of test.index; ids missing from a gappy range (Citeseer's
-    # isolated test nodes) get zero features and no label.
-    test_sorted = np.sort(test_index)
-    first, last = int(test_sorted[0]), int(test_sorted[-1])
-    if first != allx.shape[0]:
-        raise CorruptFileError(
-            f"{index_path}: test ids start at {first}, expected {allx.shape[0]} (after allx)"
-        )
-    span = last - first + 1
-    tx_full = np.zeros((span, tx.shape[1]), dtype=np.float32)
-    ty_full = np.zeros((span, num_classes), dtype=np.float32)
-    tx_full[test_index - first] = tx
-    ty_full[test_index - first] = ty
-    features = np.concatenate([allx, tx_full])
-    onehot = np.concatenate([ally, ty_full])
+    features, onehot = _with_test_rows(allx, ally, tx, ty, test_index, paths["test.index"])
     labels = np.where(onehot.sum(1) > 0, onehot.argmax(1), -1).astype(np.int64)
     num_nodes = features.shape[0]
-
-    if not isinstance(graph, dict):
-        raise CorruptFileError(f"{paths['graph']}: expected a dict of adjacency lists")
-    try:
-        pairs = np.array(
-            [(int(u), int(v)) for u, vs in graph.items() for v in vs], dtype=np.int64
-        ).reshape(-1, 2)
-    except (TypeError, ValueError) as error:
-        raise CorruptFileError(f"{paths['graph']}: malformed adjacency lists ({error})") from None
-    if pairs.size and (pairs.min() < 0 or pairs.max() >= num_nodes):
-        raise CorruptFileError(f"{paths['graph']}: node ids outside [0, {num_nodes})")
-    loops = pairs[:, 0] == pairs[:, 1]
-    pairs = pairs[~loops]
-    undirected = np.unique(np.sort(pairs, axis=1), axis=0)
-    listed = np.unique(pairs, axis=0)
-    # an edge listed in both adjacency lists is the normal case; more listings are duplicates
-    duplicates = int(pairs.shape[0] - listed.shape[0])
-
+    undirected, duplicates, loops = _graph_edges(graph, paths["graph"], num_nodes)
     if normalize_features:
         sums = features.sum(1, keepdims=True)
         features = np.divide(features, sums, out=np.zeros_like(features), where=sums > 0)
-
-    both = np.concatenate([undirected, undirected[:, ::-1]])
-    if self_loops:
-        ids = np.arange(num_nodes)
-        both = np.concatenate([both, np.stack([ids, ids], 1)])
-    order = np.lexsort((both[:, 0], both[:, 1]))  # by target, then source
-    edge_index = torch.from_numpy(np.ascontiguousarray(both[order].T))
-
     masks = {}
     for split, ids in (
         ("train", np.arange(y.shape[0])),
         ("val", np.arange(y.shape[0], y.shape[0] + num_val)),
-        ("test", test_sorted),
+        ("test", np.sort(test_index)),
     ):
         mask = torch.zeros(num_nodes, dtype=torch.bool)
         mask[torch.from_numpy(ids)] = True
@@ -413,11 +363,83 @@ def planetoid_from_files(
         train_mask=masks["train"],
         val_mask=masks["val"],
         test_mask=masks["test"],
-        edge_index=edge_index,
+        edge_index=_edge_index(undirected, num_nodes, self_loops),
         num_classes=int(num_classes),
         duplicate_edges=duplicates,
-        self_loops_in_file=int(loops.sum()),
+        self_loops_in_file=loops,
     )
+
+
+def _read_test_index(index_path: Path, *, rows: int) -> np.ndarray:
+    """The test node ids of ``test.index``, one per test row."""
+    try:
+        test_index = np.array(
+            [int(line) for line in index_path.read_text().split()], dtype=np.int64
+        )
+    except ValueError as error:
+        raise CorruptFileError(f"{index_path}: not one integer per line ({error})") from None
+    if test_index.shape[0] != rows:
+        raise CorruptFileError(f"{index_path}: {test_index.shape[0]} ids for {rows} test rows")
+    return test_index
+
+
+def _with_test_rows(
+    allx: np.ndarray,
+    ally: np.ndarray,
+    tx: np.ndarray,
+    ty: np.ndarray,
+    test_index: np.ndarray,
+    index_path: Path,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All features and one-hot labels: ``allx`` rows, then the test rows at their ids.
+
+    Ids missing from a gappy test range (Citeseer's isolated test nodes) get zero features and
+    no label.
+    """
+    test_sorted = np.sort(test_index)
+    first, last = int(test_sorted[0]), int(test_sorted[-1])
+    if first != allx.shape[0]:
+        raise CorruptFileError(
+            f"{index_path}: test ids start at {first}, expected {allx.shape[0]} (after allx)"
+        )
+    span = last - first + 1
+    tx_full = np.zeros((span, tx.shape[1]), dtype=np.float32)
+    ty_full = np.zeros((span, ty.shape[1]), dtype=np.float32)
+    tx_full[test_index - first] = tx
+    ty_full[test_index - first] = ty
+    return np.concatenate([allx, tx_full]), np.concatenate([ally, ty_full])
+
+
+def _graph_edges(graph: object, path: Path, num_nodes: int) -> tuple[np.ndarray, int, int]:
+    """``(undirected (E, 2) pairs u < v, duplicate listings, self-loops)`` of the adjacency
+    lists; self-loops are dropped from the pairs."""
+    if not isinstance(graph, dict):
+        raise CorruptFileError(f"{path}: expected a dict of adjacency lists")
+    try:
+        pairs = np.array(
+            [(int(u), int(v)) for u, vs in graph.items() for v in vs], dtype=np.int64
+        ).reshape(-1, 2)
+    except (TypeError, ValueError) as error:
+        raise CorruptFileError(f"{path}: malformed adjacency lists ({error})") from None
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= num_nodes):
+        raise CorruptFileError(f"{path}: node ids outside [0, {num_nodes})")
+    loops = pairs[:, 0] == pairs[:, 1]
+    pairs = pairs[~loops]
+    undirected = np.unique(np.sort(pairs, axis=1), axis=0)
+    listed = np.unique(pairs, axis=0)
+    # an edge listed in both adjacency lists is the normal case; more listings are duplicates
+    return undirected, int(pairs.shape[0] - listed.shape[0]), int(loops.sum())
+
+
+def _edge_index(undirected: np.ndarray, num_nodes: int, self_loops: bool) -> torch.Tensor:
+    """``(2, E)`` both directions of every edge (and ``(i, i)`` with ``self_loops``), sorted
+    by target, then source."""
+    both = np.concatenate([undirected, undirected[:, ::-1]])
+    if self_loops:
+        ids = np.arange(num_nodes)
+        both = np.concatenate([both, np.stack([ids, ids], 1)])
+    order = np.lexsort((both[:, 0], both[:, 1]))  # by target, then source
+    return torch.from_numpy(np.ascontiguousarray(both[order].T))
 
 
 def load_planetoid(

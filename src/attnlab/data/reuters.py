@@ -24,7 +24,8 @@ What this module provides, in pipeline order:
 * :func:`split_sentences`, :func:`tokenize_words`, :func:`tokenize_document`: the simple,
   rule-based tokenisation described below; :class:`WordVocab`; :func:`encode_documents` gives
   padded ``(docs, sentences, words)`` index tensors with boolean masks;
-  :class:`DocumentDataset` serves ``(tokens, mask, label)`` items to the training loop.
+  :class:`DocumentDataset` serves ``(tokens, mask, label)`` items to the training loop (these
+  three and the special tokens live in :mod:`attnlab.data.documents`, re-exported here).
 
 Tokenisation (deliberately simple and deterministic):
     * Sentences: the text is first cut at paragraph breaks (a newline followed by indentation,
@@ -45,26 +46,25 @@ import html
 import logging
 import os
 import re
-import tempfile
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
-from torch import Tensor
-from torch.utils.data import Dataset
-
-from attnlab.data.errors import CorruptFileError, DownloadError
+from attnlab.data.documents import (
+    PAD_TOKEN,
+    UNK_TOKEN,
+    DocumentDataset,
+    WordVocab,
+    encode_documents,
+)
+from attnlab.data.errors import CorruptFileError
 from attnlab.data.resources import (
     FileSpec,
     Resource,
-    extract_archive,
-    fetch_first,
+    install_from_archive,
     register_resource,
-    verify_file,
 )
 from attnlab.data.resources import _open_url as _resource_open_url
 
@@ -114,8 +114,6 @@ TOP10_TOPICS: tuple[str, ...] = (
 SINGLE_LABEL_RULES: tuple[str, ...] = ("exclusive", "first")
 """Rules of :func:`single_label`."""
 
-PAD_TOKEN = "<pad>"
-UNK_TOKEN = "<unk>"
 NUMBER_TOKEN = "<num>"
 
 ARCHIVE_URLS: tuple[str, ...] = (
@@ -301,54 +299,8 @@ def parse_sgml(text: str, *, source: str = "<string>") -> list[ReutersDocument]:
     documents: list[ReutersDocument] = []
     opened = len(_OPEN.findall(text))
     for number, match in enumerate(_DOC.finditer(text), start=1):
-        attributes_text, inner = match.group(1), match.group(2)
         where = f"{source}: <REUTERS> element {number}"
-        if _OPEN.search(inner):
-            raise CorruptFileError(
-                f"{where} is not closed before the next <REUTERS>; the file is malformed",
-                path=source,
-            )
-        attributes = dict(_ATTR.findall(attributes_text))
-        newid_text = attributes.get("NEWID", "")
-        if not newid_text.isdigit():
-            raise CorruptFileError(
-                f"{where}: missing or non-numeric NEWID attribute ({newid_text!r})", path=source
-            )
-        lewis = attributes.get("LEWISSPLIT", "")
-        has_topics = attributes.get("TOPICS", "")
-        if lewis not in _LEWIS_SPLITS or has_topics not in _TOPICS_VALUES:
-            raise CorruptFileError(
-                f"{where} (NEWID {newid_text}): LEWISSPLIT={lewis!r} / TOPICS={has_topics!r}; "
-                f"expected one of {_LEWIS_SPLITS} / {_TOPICS_VALUES}",
-                path=source,
-            )
-        topics: tuple[str, ...] = ()
-        if "<TOPICS>" in inner:
-            block = _TOPICS.search(inner)
-            if block is None:
-                raise CorruptFileError(
-                    f"{where} (NEWID {newid_text}): <TOPICS> is not closed", path=source
-                )
-            topics = tuple(_clean(t) for t in _D.findall(block.group(1)))
-        title = body = ""
-        if "<TEXT" in inner:
-            text_match = _TEXT.search(inner)
-            if text_match is None:
-                raise CorruptFileError(
-                    f"{where} (NEWID {newid_text}): <TEXT> is not closed", path=source
-                )
-            content = text_match.group(1)
-            title_match = _TITLE.search(content)
-            body_match = _BODY.search(content)
-            title = _clean(title_match.group(1)) if title_match else ""
-            if body_match is not None:
-                body = _clean(body_match.group(1))
-            elif title_match is None:  # TYPE="UNPROC": raw text without inner tags
-                body = _clean(content)
-            body = _SIGN_OFF.sub("", body)
-        documents.append(
-            ReutersDocument(int(newid_text), lewis, has_topics, topics, title, body, source)
-        )
+        documents.append(_parse_element(match.group(1), match.group(2), where, source))
     if not documents:
         raise CorruptFileError(
             f"{source}: no <REUTERS> element found; not a Reuters-21578 SGML file", path=source
@@ -363,6 +315,61 @@ def parse_sgml(text: str, *, source: str = "<string>") -> list[ReutersDocument]:
 
 
 _CACHE: dict[tuple[str, int, int], list[ReutersDocument]] = {}
+
+
+def _parse_element(
+    attributes_text: str, inner: str, where: str, source: str
+) -> ReutersDocument:
+    """One ``<REUTERS>`` element: its attributes and its content (see :func:`parse_sgml`)."""
+    if _OPEN.search(inner):
+        raise CorruptFileError(
+            f"{where} is not closed before the next <REUTERS>; the file is malformed",
+            path=source,
+        )
+    attributes = dict(_ATTR.findall(attributes_text))
+    newid_text = attributes.get("NEWID", "")
+    if not newid_text.isdigit():
+        raise CorruptFileError(
+            f"{where}: missing or non-numeric NEWID attribute ({newid_text!r})", path=source
+        )
+    lewis = attributes.get("LEWISSPLIT", "")
+    has_topics = attributes.get("TOPICS", "")
+    if lewis not in _LEWIS_SPLITS or has_topics not in _TOPICS_VALUES:
+        raise CorruptFileError(
+            f"{where} (NEWID {newid_text}): LEWISSPLIT={lewis!r} / TOPICS={has_topics!r}; "
+            f"expected one of {_LEWIS_SPLITS} / {_TOPICS_VALUES}",
+            path=source,
+        )
+    topics: tuple[str, ...] = ()
+    if "<TOPICS>" in inner:
+        block = _TOPICS.search(inner)
+        if block is None:
+            raise CorruptFileError(
+                f"{where} (NEWID {newid_text}): <TOPICS> is not closed", path=source
+            )
+        topics = tuple(_clean(t) for t in _D.findall(block.group(1)))
+    title = body = ""
+    if "<TEXT" in inner:
+        text_match = _TEXT.search(inner)
+        if text_match is None:
+            raise CorruptFileError(
+                f"{where} (NEWID {newid_text}): <TEXT> is not closed", path=source
+            )
+        title, body = _title_and_body(text_match.group(1))
+    return ReutersDocument(int(newid_text), lewis, has_topics, topics, title, body, source)
+
+
+def _title_and_body(content: str) -> tuple[str, str]:
+    """The cleaned ``<TITLE>`` and ``<BODY>`` of a ``<TEXT>`` element (without the sign-off)."""
+    title_match = _TITLE.search(content)
+    body_match = _BODY.search(content)
+    title = _clean(title_match.group(1)) if title_match else ""
+    body = ""
+    if body_match is not None:
+        body = _clean(body_match.group(1))
+    elif title_match is None:  # TYPE="UNPROC": raw text without inner tags
+        body = _clean(content)
+    return title, _SIGN_OFF.sub("", body)
 
 
 def read_sgml_file(path: str | os.PathLike[str]) -> list[ReutersDocument]:
@@ -418,25 +425,11 @@ def download_reuters(
     Raises:
         DownloadError: no URL worked, or a member is missing or fails its checksum.
     """
-    directory = REUTERS_RESOURCE.directory(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".download.") as temp:
-        archive = fetch_first(
-            urls, Path(temp) / "reuters21578.tar.gz", what="Reuters-21578", timeout=timeout,
-            opener=_uci_open,
-        )
-        extracted = extract_archive(archive, Path(temp) / "members", max_bytes=200 << 20)
-        for spec in REUTERS_RESOURCE.files:
-            name = spec.uncompressed_name or spec.name
-            found = sorted(extracted.rglob(name))
-            if not found:
-                raise DownloadError(f"the archive holds no {name}", path=archive)
-            try:
-                verify_file(found[0], spec)
-            except CorruptFileError as error:
-                raise DownloadError(f"{name} from the archive: {error}", path=archive) from None
-            os.replace(found[0], directory / name)
-    return directory
+    members = [(spec.uncompressed_name or spec.name, spec) for spec in REUTERS_RESOURCE.files]
+    return install_from_archive(
+        REUTERS_RESOURCE, urls, "reuters21578.tar.gz", members, what="Reuters-21578",
+        data_dir=data_dir, timeout=timeout, opener=_uci_open, max_bytes=200 << 20,
+    )
 
 
 def load_reuters(
@@ -600,131 +593,3 @@ def tokenize_document(document: ReutersDocument | str) -> list[list[str]]:
     if not isinstance(text, str):
         raise TypeError(f"document must be a ReutersDocument or str, got {type(text).__name__}")
     return [words for words in map(tokenize_words, split_sentences(text)) if words]
-
-
-class WordVocab:
-    """Word <-> index mapping: index 0 is :data:`PAD_TOKEN`, 1 is :data:`UNK_TOKEN`.
-
-    Args:
-        words: the vocabulary words (without the two special tokens), in index order.
-
-    Example:
-        >>> vocab = WordVocab.build([[["a", "b"], ["a"]]], min_freq=2)
-        >>> vocab.itos, vocab.encode(["a", "zzz"])
-        (['<pad>', '<unk>', 'a'], [2, 1])
-    """
-
-    pad_index = 0
-    unk_index = 1
-
-    def __init__(self, words: Iterable[str]) -> None:
-        self.itos: list[str] = [PAD_TOKEN, UNK_TOKEN]
-        self.stoi: dict[str, int] = {PAD_TOKEN: 0, UNK_TOKEN: 1}
-        for word in words:
-            if word in self.stoi:
-                raise ValueError(f"words must be distinct and exclude special tokens: {word!r}")
-            self.stoi[word] = len(self.itos)
-            self.itos.append(word)
-
-    @classmethod
-    def build(
-        cls,
-        documents: Iterable[Sequence[Sequence[str]]],
-        *,
-        min_freq: int = 1,
-        max_size: int | None = None,
-    ) -> WordVocab:
-        """Words of tokenised ``documents`` seen at least ``min_freq`` times, most frequent first
-        (ties alphabetical), at most ``max_size`` of them (special tokens not counted)."""
-        if min_freq < 1:
-            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
-        if max_size is not None and max_size < 0:
-            raise ValueError(f"max_size must be >= 0 or None, got {max_size}")
-        counts: Counter[str] = Counter(w for doc in documents for s in doc for w in s)
-        for special in (PAD_TOKEN, UNK_TOKEN):
-            counts.pop(special, None)
-        ranked = sorted((w for w, c in counts.items() if c >= min_freq),
-                        key=lambda w: (-counts[w], w))
-        return cls(ranked if max_size is None else ranked[:max_size])
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, words: Sequence[str]) -> list[int]:
-        """Indices of ``words`` (unknown words map to :attr:`unk_index`)."""
-        return [self.stoi.get(w, self.unk_index) for w in words]
-
-    def decode(self, indices: Iterable[int]) -> list[str]:
-        """Words of ``indices``."""
-        return [self.itos[int(i)] for i in indices]
-
-
-def encode_documents(
-    documents: Sequence[Sequence[Sequence[str]]],
-    vocab: WordVocab,
-    *,
-    max_sentences: int,
-    max_words: int,
-) -> tuple[Tensor, Tensor]:
-    """Padded word indices and masks of tokenised documents (the first sentences / words kept).
-
-    Args:
-        documents: tokenised documents (:func:`tokenize_document`).
-        vocab: the vocabulary.
-        max_sentences: ``S``, sentences kept per document.
-        max_words: ``W``, words kept per sentence.
-
-    Returns:
-        ``tokens`` ``(N, S, W)`` int64 (``vocab.pad_index`` at padding) and ``mask``
-        ``(N, S, W)`` bool (``True`` = a real word).
-
-    Example:
-        >>> vocab = WordVocab(["a", "b"])
-        >>> tokens, mask = encode_documents([[["a", "b", "c"], ["b"]]], vocab,
-        ...                                 max_sentences=3, max_words=2)
-        >>> tokens.tolist(), mask.sum().item()
-        ([[[2, 3], [3, 0], [0, 0]]], 3)
-    """
-    for name, value in (("max_sentences", max_sentences), ("max_words", max_words)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    tokens = torch.full((len(documents), max_sentences, max_words), vocab.pad_index,
-                        dtype=torch.long)
-    for n, doc in enumerate(documents):
-        for s, sentence in enumerate(doc[:max_sentences]):
-            ids = vocab.encode(sentence[:max_words])
-            if ids:
-                tokens[n, s, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    mask = torch.zeros_like(tokens, dtype=torch.bool)
-    for n, doc in enumerate(documents):
-        for s, sentence in enumerate(doc[:max_sentences]):
-            mask[n, s, : min(len(sentence), max_words)] = True
-    return tokens, mask
-
-
-class DocumentDataset(Dataset[tuple[Tensor, Tensor, Tensor]]):
-    """``(tokens (S, W), mask (S, W), label)`` items for :func:`attnlab.train.fit`.
-
-    Example:
-        >>> data = DocumentDataset(torch.zeros(2, 3, 4, dtype=torch.long),
-        ...                        torch.ones(2, 3, 4, dtype=torch.bool), torch.tensor([1, 0]))
-        >>> len(data), data[0][0].shape, int(data[1][2])
-        (2, torch.Size([3, 4]), 0)
-    """
-
-    def __init__(self, tokens: Tensor, mask: Tensor, labels: Tensor) -> None:
-        if tokens.dim() != 3 or tokens.dtype != torch.long:
-            raise ValueError(f"tokens must be int64 (N, S, W), got {tokens.dtype} "
-                             f"{tuple(tokens.shape)}")
-        if mask.shape != tokens.shape or mask.dtype != torch.bool:
-            raise ValueError(f"mask must be bool {tuple(tokens.shape)}, got {mask.dtype} "
-                             f"{tuple(mask.shape)}")
-        if labels.shape != tokens.shape[:1]:
-            raise ValueError(f"labels must be ({tokens.shape[0]},), got {tuple(labels.shape)}")
-        self.tokens, self.mask, self.labels = tokens, mask, labels.long()
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
-        return self.tokens[index], self.mask[index], self.labels[index]

@@ -34,6 +34,7 @@ from attnlab.experiments.runner import (
     resolve_data_dir,
     run_experiment,
 )
+from attnlab.experiments.timings import expected_seconds, record_timings
 from attnlab.report.files import ReportError
 from attnlab.train.distributed import finish_distributed
 
@@ -87,6 +88,13 @@ def _error(command: str, error: BaseException, *, debug: bool = False) -> int:
 
 def cmd_experiments(args: argparse.Namespace) -> int:
     """``attnlab experiments``: every experiment with its claim, data status and CPU time."""
+    if getattr(args, "record_timings", None):
+        try:
+            document = record_timings(args.record_timings)
+        except (OSError, ValueError, KeyError) as error:
+            return _error("experiments", error)
+        print(f"{sum(len(v) for v in document['runs'].values())} recorded timings")
+        return 0
     data_dir = resolve_data_dir(args.data_dir)
     try:
         experiments = list_experiments()
@@ -104,7 +112,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
             "data_missing": missing,
             "data_fallbacks": {s: f for s, f in fallbacks.items() if f},
             "datasets": [d.name for d in exp.datasets],
-            "cpu_time_s": {s: exp.cpu_time[s] for s in SCALES},
+            "cpu_time_s": {s: expected_seconds(exp.name, s, exp.cpu_time)[0] for s in SCALES},
+            "cpu_time_measured": {s: expected_seconds(exp.name, s, exp.cpu_time)[1]
+                                  for s in SCALES},
             "targets": [t.to_dict() for t in exp.targets],
         })
     if args.json:
@@ -114,7 +124,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         print("no experiment is registered")
         return 0
     for row in rows:
-        times = ", ".join(f"{s} {format_seconds(t)}" for s, t in row["cpu_time_s"].items())
+        times = ", ".join(
+            f"{s} {format_seconds(t)}" + ("" if row["cpu_time_measured"][s] else " (estimate)")
+            for s, t in row["cpu_time_s"].items())
         data = (
             "data: " + ("generated (none needed)" if not row["datasets"] else "available")
             if row["data"] == "available"
@@ -129,7 +141,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         if row["paper"]:
             print(f"    paper: {row['paper']}")
         print(f"    {data}")
-        print(f"    CPU time (2 cores): {times}")
+        print(f"    CPU time (1 thread, measured on a 2-core CPU unless marked): {times}")
         print()
     for package, reason in current_registry().broken().items():
         print(f"{package}\n    BROKEN: the package failed to import ({reason})\n")
@@ -215,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             debug=args.debug,
             threads=args.threads,
             keep_checkpoints=args.keep_checkpoints,
+            trackers=args.logger or (),
         )
     except _USAGE_ERRORS as error:
         finish_distributed(synchronize=False)
@@ -259,6 +272,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             debug=args.debug,
             threads=args.threads,
             keep_checkpoints=args.keep_checkpoints,
+            trackers=args.logger or (),
             resume=args.resume is not None,
             echo=None if _is_secondary_rank() else _echo,
         )

@@ -16,6 +16,7 @@ import torch
 
 from attnlab.interpret.plots import PlottingUnavailableError
 from attnlab.report.rundir import RunDirectory, safe_plot_name
+from attnlab.train.trackers import Tracker
 
 __all__ = ["RunContext"]
 
@@ -68,6 +69,8 @@ class RunContext:
     saved_plots: set[str] = field(default_factory=set)
     #: Figures skipped because matplotlib is missing: ``{"name": ..., "reason": ...}`` each.
     missing_plots: list[dict[str, str]] = field(default_factory=list)
+    #: Experiment trackers (``--logger``) that receive every logged point and saved figure.
+    trackers: list[Tracker] = field(default_factory=list)
 
     @property
     def plots_dir(self) -> Path:
@@ -105,6 +108,9 @@ class RunContext:
         if series and series[-1][0] >= at:
             series[:] = [p for p in series if p[0] < at]
         series.append((at, float(value)))
+        if self.is_main:
+            for tracker in self.trackers:
+                tracker.log_scalar(str(name), float(value), round(at))
 
     def log_history(
         self, history: Mapping[str, Sequence[Any]], *, prefix: str = ""
@@ -182,6 +188,8 @@ class RunContext:
         finally:
             _pyplot().close(fig)
         path = RunDirectory(self.run_dir).save_plot_bytes(file_name, buffer.getvalue())
+        for tracker in self.trackers:
+            tracker.log_image(f"plots/{path.stem}", buffer.getvalue())
         entry = {"file": f"plots/{file_name}", "caption": caption}
         for index, existing in enumerate(self.plots):
             if existing.get("file") == entry["file"]:

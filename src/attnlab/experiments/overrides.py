@@ -9,6 +9,7 @@ and the closest matches; a value of the wrong type names the key and the expecte
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import enum
@@ -159,52 +160,11 @@ def _convert(key: str, tp: Any, value: Any, *, from_string: bool) -> Any:
     if tp is Any:
         return value
     if origin is Union or origin is types.UnionType:
-        options = get_args(tp)
-        if type(None) in options and (
-            value is None or (from_string and isinstance(value, str) and value.lower() in _NONE)
-        ):
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(key, option, value, from_string=from_string)
-            except ConfigError:
-                continue
-        raise _fail(key, tp, value)
+        return _convert_union(key, tp, value, from_string=from_string)
     if origin is Literal:
-        choices = get_args(tp)
-        for choice in choices:
-            if from_string and isinstance(value, str):
-                if value == str(choice) or (isinstance(choice, bool) and value.lower()
-                                            in (_TRUE if choice else _FALSE)):
-                    return choice
-            elif value == choice and type(value) is type(choice):
-                return choice
-        raise ConfigError(
-            f"setting {key!r} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}"
-        )
+        return _convert_literal(key, tp, value, from_string=from_string)
     if origin is tuple or tp is tuple:
-        args = get_args(tp)
-        if from_string and isinstance(value, str):
-            items: list[Any] = _split_sequence(value)
-        elif isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            raise _fail(key, tp, value, "a comma-separated list such as 1,2,3")
-        if not args:
-            return tuple(items)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(
-                _convert(f"{key}[{i}]", args[0], item, from_string=from_string)
-                for i, item in enumerate(items)
-            )
-        if len(items) != len(args):
-            raise _fail(key, tp, value, f"expected {len(args)} items, got {len(items)}")
-        return tuple(
-            _convert(f"{key}[{i}]", arg, item, from_string=from_string)
-            for i, (arg, item) in enumerate(zip(args, items, strict=True))
-        )
+        return _convert_tuple(key, tp, value, from_string=from_string)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -220,43 +180,86 @@ def _convert(key: str, tp: Any, value: Any, *, from_string: bool) -> Any:
             if lowered in _FALSE:
                 return False
         raise _fail(key, tp, value, "use true or false")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    if tp is int or tp is float:
+        # an int field takes ints only; a float field ints and floats (never a bool)
+        accepted = int if tp is int else (int, float)
+        if isinstance(value, accepted) and not isinstance(value, bool):
+            return tp(value)
         if from_string and isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                return tp(value)
         raise _fail(key, tp, value)
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if from_string and isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise _fail(key, tp, value)
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise _fail(key, tp, value)
-    if tp is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
+    if tp is str or tp is Path:
+        if isinstance(value, (str, Path) if tp is Path else str):
+            return tp(value)
         raise _fail(key, tp, value)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if isinstance(value, tp):
-            return value
-        for member in tp:
-            if value == member.name or value == member.value or (
-                from_string and value == str(member.value)
-            ):
-                return member
-        names = ", ".join(repr(m.name) for m in tp)
-        raise ConfigError(f"setting {key!r} must be one of {names}; got {value!r}")
+        return _convert_enum(key, tp, value, from_string=from_string)
     raise ConfigError(f"setting {key!r} has type {_type_name(tp)}, which overrides cannot set")
+
+
+def _convert_union(key: str, tp: Any, value: Any, *, from_string: bool) -> Any:
+    """The first member type of ``tp`` that accepts ``value`` (``None`` for an optional)."""
+    options = get_args(tp)
+    if type(None) in options and (
+        value is None or (from_string and isinstance(value, str) and value.lower() in _NONE)
+    ):
+        return None
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _convert(key, option, value, from_string=from_string)
+        except ConfigError:
+            continue
+    raise _fail(key, tp, value)
+
+
+def _convert_literal(key: str, tp: Any, value: Any, *, from_string: bool) -> Any:
+    choices = get_args(tp)
+    for choice in choices:
+        if from_string and isinstance(value, str):
+            if value == str(choice) or (isinstance(choice, bool) and value.lower()
+                                        in (_TRUE if choice else _FALSE)):
+                return choice
+        elif value == choice and type(value) is type(choice):
+            return choice
+    raise ConfigError(
+        f"setting {key!r} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}"
+    )
+
+
+def _convert_tuple(key: str, tp: Any, value: Any, *, from_string: bool) -> tuple[Any, ...]:
+    """A tuple from a comma-separated string or a sequence, each item of its declared type."""
+    args = get_args(tp)
+    if from_string and isinstance(value, str):
+        items: list[Any] = _split_sequence(value)
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise _fail(key, tp, value, "a comma-separated list such as 1,2,3")
+    if not args:
+        return tuple(items)
+    if len(args) == 2 and args[1] is Ellipsis:
+        args = (args[0],) * len(items)
+    elif len(items) != len(args):
+        raise _fail(key, tp, value, f"expected {len(args)} items, got {len(items)}")
+    return tuple(
+        _convert(f"{key}[{i}]", arg, item, from_string=from_string)
+        for i, (arg, item) in enumerate(zip(args, items, strict=True))
+    )
+
+
+def _convert_enum(key: str, tp: type[enum.Enum], value: Any, *, from_string: bool) -> Any:
+    if isinstance(value, tp):
+        return value
+    for member in tp:
+        if value == member.name or value == member.value or (
+            from_string and value == str(member.value)
+        ):
+            return member
+    names = ", ".join(repr(m.name) for m in tp)
+    raise ConfigError(f"setting {key!r} must be one of {names}; got {value!r}")
 
 
 def _unknown_key(key: str, valid: list[str], where: str) -> ConfigError:

@@ -38,6 +38,7 @@ from attnlab.experiments.runner import (
     run_experiment,
 )
 from attnlab.experiments.threads import resolve_threads
+from attnlab.experiments.timings import expected_seconds
 from attnlab.report.checks import check_targets
 from attnlab.report.environment import now_iso
 from attnlab.report.files import ReportError, atomic_write_json
@@ -173,6 +174,7 @@ def reproduce(
     debug: bool = False,
     threads: int | None = None,
     keep_checkpoints: bool = False,
+    trackers: Sequence[str] = (),
     resume: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> ReproduceResult:
@@ -218,7 +220,8 @@ def reproduce(
         root_lock = RunLock.acquire(root)  # one reproduce per folder, for its whole life
     job = _Job(root, scale=scale, seed=seed, data_path=resolve_data_dir(data_dir),
                device=device, progress=progress, quiet=quiet, argv=argv, debug=debug,
-               threads=threads, keep_checkpoints=keep_checkpoints, names=names,
+               threads=threads, keep_checkpoints=keep_checkpoints, trackers=tuple(trackers),
+               names=names,
                main_process=rank == 0,
                distributed=world_size > 1, resume=resume, echo=echo if rank == 0 else None)
     try:
@@ -234,13 +237,14 @@ class _Job:
     def __init__(self, root: Path, *, scale: str, seed: int, data_path: Path | None,
                  device: str | torch.device, progress: bool, quiet: bool,
                  argv: Sequence[str] | None, debug: bool, threads: int | None,
-                 keep_checkpoints: bool, names: list[str], main_process: bool,
+                 keep_checkpoints: bool, trackers: tuple[str, ...], names: list[str],
+                 main_process: bool,
                  distributed: bool, resume: bool,
                  echo: Callable[[str], None] | None) -> None:
         self.root, self.scale, self.seed, self.data_path = root, scale, seed, data_path
         self.device, self.progress, self.quiet, self.argv = device, progress, quiet, argv
         self.debug, self.threads, self.names = debug, threads, names
-        self.keep_checkpoints = keep_checkpoints
+        self.keep_checkpoints, self.trackers = keep_checkpoints, trackers
         self.main_process, self.distributed, self.resume = main_process, distributed, resume
         self.echo = echo
         self.started = now_iso()
@@ -298,7 +302,8 @@ class _Job:
                         for package, error in broken.items()]
         runnable = self.plan(experiments)
         self.write_summary()
-        progress = _Progress([e.cpu_time.get(self.scale, 60) for e in runnable], self.echo)
+        progress = _Progress([expected_seconds(e.name, self.scale, e.cpu_time)[0]
+                              for e in runnable], self.echo)
         for index, exp in enumerate(runnable):
             progress.begin(index, exp.name)
             if not self.run_one(exp):
@@ -334,7 +339,7 @@ class _Job:
                 exp, scale=self.scale, seed=self.seed, data_dir=self.data_path, out=folder,
                 device=self.device, progress=self.progress, quiet=self.quiet, argv=self.argv,
                 debug=self.debug, threads=self.threads, resume=resume_run,
-                keep_checkpoints=self.keep_checkpoints,
+                keep_checkpoints=self.keep_checkpoints, trackers=self.trackers,
             ))
         except (ConfigError, ReportError, DataUnavailableError) as error:
             self.errors.append((exp.name, f"could not start: {error}"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import logging
 import numbers
 import os
@@ -52,6 +53,7 @@ from attnlab.train.distributed import (
 )
 from attnlab.train.distributed import resolve_device as _train_device
 from attnlab.train.seeding import seed_everything
+from attnlab.train.trackers import TRACKERS, make_tracker
 
 __all__ = [
     "DATA_ENV",
@@ -232,6 +234,7 @@ class _Plan:
     data_path: Path | None
     fallbacks: dict[str, str]
     threads: ThreadPolicy
+    trackers: tuple[str, ...] = ()
 
 
 def _plan(
@@ -242,6 +245,7 @@ def _plan(
     device: str | torch.device,
     data_dir: str | Path | None,
     threads: int | None,
+    trackers: Sequence[str] = (),
 ) -> _Plan:
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     pairs = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
@@ -251,12 +255,19 @@ def _plan(
         policy = resolve_threads(threads, scale)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"--threads: {error}") from error
+    for kind in trackers:
+        if kind not in TRACKERS:
+            raise ConfigError(f"--logger {kind!r}: expected one of {', '.join(TRACKERS)}")
+        package = "tensorboard" if kind == "tensorboard" else "mlflow"
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(f"--logger {kind} needs the {package} package: pip install "
+                              "'attnlab[track]'")
     data_path = resolve_data_dir(data_dir)
     missing = exp.data_missing(data_path, scale)
     if missing:
         raise DataUnavailableError(missing_data_message(exp, data_path, scale, missing))
     return _Plan(exp, config, pairs, torch_device, data_path,
-                 dict(exp.data_fallbacks(data_path, scale)), policy)
+                 dict(exp.data_fallbacks(data_path, scale)), policy, tuple(dict.fromkeys(trackers)))
 
 
 def missing_data_message(
@@ -289,6 +300,7 @@ def run_experiment(
     debug: bool = False,
     threads: int | None = None,
     keep_checkpoints: bool = False,
+    trackers: Sequence[str] = (),
 ) -> RunResult:
     """Run one experiment into its run directory and return what it measured.
 
@@ -310,6 +322,9 @@ def run_experiment(
             :mod:`attnlab.experiments.threads`); recorded in ``run.json``, restored afterwards.
         keep_checkpoints: keep the ``*.pt`` files of a finished run (by default they are
             removed when it finishes: only an unfinished run needs them, to resume).
+        trackers: experiment trackers fed with the configuration, every curve point, every
+            figure and the final metrics: ``"tensorboard"`` (``RUN_DIR/tensorboard``),
+            ``"mlflow"`` (``RUN_DIR/mlruns``); see :mod:`attnlab.train.trackers`.
 
     Under ``torchrun`` every process calls this with the same arguments (``out`` required):
     the process group is created once, rank 0 writes the run directory, the report and the
@@ -328,7 +343,7 @@ def run_experiment(
         RunInterrupted: Ctrl-C during the run.
     """
     plan = _plan(experiment, scale=scale, overrides=overrides, device=device, data_dir=data_dir,
-                 threads=threads)
+                 threads=threads, trackers=trackers)
     exp = plan.exp
     _, world_size = process_rank()
     if world_size > 1 and out is None:
@@ -424,9 +439,65 @@ def _record(
             except (ReportError, OSError) as report_error:
                 logger.warning("could not write report.html: %s", report_error)
     finally:
+        for tracker in ctx.trackers:
+            try:
+                tracker.close(status=status, metrics=done.metrics)
+            except Exception as tracker_error:  # a tracker must not lose the run
+                logger.warning("could not close the %s tracker: %s",
+                               type(tracker).__name__, tracker_error)
         _close_logger(logger)
         run.release()
     return status, error, report_path
+
+
+def _check_resumable(run: RunDirectory, exp: Experiment[Any], config: dict[str, Any]) -> None:
+    """A folder to resume must hold an unfinished run of ``exp`` with the same configuration."""
+    if run.meta.get("experiment") != exp.name:
+        raise ReportError(
+            f"cannot resume {str(run.path)!r}: it holds a run of "
+            f"{run.meta.get('experiment')!r}, not {exp.name!r}"
+        )
+    if run.read_optional_json(CONFIG_FILE) != config:
+        raise ConfigError(
+            f"cannot resume {str(run.path)!r} with a different configuration; "
+            "use the same --scale and --set values"
+        )
+    if run.meta.get("status") == "finished":
+        raise ConfigError(
+            f"cannot resume {str(run.path)!r}: its run already finished (see "
+            "metrics.json); start a new run with another --out"
+        )
+
+
+def _run_meta(plan: _Plan, run: RunDirectory, *, scale: str, seed: int,
+              argv: Sequence[str] | None, resume: bool) -> dict[str, Any]:
+    """What ``run.json`` says about a run as it starts."""
+    exp, fallbacks = plan.exp, plan.fallbacks
+    return {
+        "experiment": exp.name,
+        "claim": exp.claim,
+        "paper": _paper_dict(exp),
+        "targets": [t.to_dict() for t in exp.targets],
+        "datasets": [{"name": d.name, "description": d.description} for d in exp.datasets],
+        "data_sources": {
+            d.name: (f"fallback: {fallbacks[d.name]}" if d.name in fallbacks else "real")
+            for d in exp.datasets
+        },
+        "scale": scale,
+        "seed": seed,
+        "overrides": [f"{k}={v}" for k, v in plan.pairs.items()],
+        "argv": list(argv) if argv is not None else None,
+        "data_dir": None if plan.data_path is None else str(plan.data_path),
+        "device": str(plan.device),
+        "threads": plan.threads.to_dict(),
+        "environment": collect_environment(plan.device),
+        "started": now_iso(),
+        "finished": None,
+        "status": "running",
+        "error": None,
+        "attempts": int(run.meta.get("attempts", 0)) + 1,
+        "plots": run.meta.get("plots", []) if resume else [],
+    }
 
 
 def _open_run(
@@ -442,76 +513,34 @@ def _open_run(
     debug: bool,
 ) -> tuple[RunDirectory, logging.Logger, RunContext]:
     """Create (or reopen) the run directory, record the run's metadata, open its log."""
-    exp, pairs, data_path, fallbacks = plan.exp, plan.pairs, plan.data_path, plan.fallbacks
-    torch_device = plan.device
+    exp = plan.exp
     config_dict = config_to_dict(plan.config)
     run = RunDirectory.create(out if out is not None else default_run_dir(exp.name), resume=resume)
     # the folder is locked from here: every way out of this function but success releases it
     try:
         if resume and run.meta:  # (a folder without run.json: a run killed at once, started afresh)
-            if run.meta.get("experiment") != exp.name:
-                raise ReportError(
-                    f"cannot resume {str(run.path)!r}: it holds a run of "
-                    f"{run.meta.get('experiment')!r}, not {exp.name!r}"
-                )
-            stored = run.read_optional_json(CONFIG_FILE)
-            if stored != config_dict:
-                raise ConfigError(
-                    f"cannot resume {str(run.path)!r} with a different configuration; "
-                    "use the same --scale and --set values"
-                )
-            if run.meta.get("status") == "finished":
-                raise ConfigError(
-                    f"cannot resume {str(run.path)!r}: its run already finished (see "
-                    "metrics.json); start a new run with another --out"
-                )
+            _check_resumable(run, exp, config_dict)
             run.remove_stale_temporaries()
         run.write_json(CONFIG_FILE, config_dict)
-        run.update_meta(
-            experiment=exp.name,
-            claim=exp.claim,
-            paper=_paper_dict(exp),
-            targets=[t.to_dict() for t in exp.targets],
-            datasets=[{"name": d.name, "description": d.description} for d in exp.datasets],
-            data_sources={
-                d.name: (f"fallback: {fallbacks[d.name]}" if d.name in fallbacks else "real")
-                for d in exp.datasets
-            },
-            scale=scale,
-            seed=seed,
-            overrides=[f"{k}={v}" for k, v in pairs.items()],
-            argv=list(argv) if argv is not None else None,
-            data_dir=None if data_path is None else str(data_path),
-            device=str(torch_device),
-            threads=plan.threads.to_dict(),
-            environment=collect_environment(torch_device),
-            started=now_iso(),
-            finished=None,
-            status="running",
-            error=None,
-            attempts=int(run.meta.get("attempts", 0)) + 1,
-            plots=run.meta.get("plots", []) if resume else [],
-        )
+        run.update_meta(**_run_meta(plan, run, scale=scale, seed=seed, argv=argv, resume=resume))
         logger = _make_logger(exp.name, run.path, quiet=quiet, debug=debug)
         ctx = RunContext(
-            experiment=exp.name,
-            scale=scale,
-            run_dir=run.path,
-            seed=seed,
-            data_dir=data_path,
-            device=torch_device,
-            progress=progress and not quiet,
-            logger=logger,
-            resume=resume,
-            plots=list(run.meta.get("plots", [])),
+            experiment=exp.name, scale=scale, run_dir=run.path, seed=seed,
+            data_dir=plan.data_path, device=plan.device, progress=progress and not quiet,
+            logger=logger, resume=resume, plots=list(run.meta.get("plots", [])),
             history=_load_history(run) if resume else {},
         )
+        for kind in plan.trackers:
+            tracker = make_tracker(kind, run.path, name=exp.name)
+            tracker.log_params({"experiment": exp.name, "scale": scale, "seed": seed,
+                                "threads": plan.threads.threads, "config": config_dict})
+            ctx.trackers.append(tracker)
         logger.info("run %s (scale %s, seed %d) in %s", exp.name, scale, seed, run.path)
         for requirement in exp.datasets:
-            if requirement.name in fallbacks:
+            if requirement.name in plan.fallbacks:
                 logger.warning(
                     "data source: %s; using %s instead: the numbers are not comparable with the "
-                    "paper's", requirement.status(data_path), fallbacks[requirement.name],
+                    "paper's", requirement.status(plan.data_path), plan.fallbacks[requirement.name],
                 )
         return run, logger, ctx
     except OSError as error:

@@ -139,15 +139,13 @@ def _pool(weights: Tensor, x: Tensor) -> Tensor:
     return torch.bmm(weights.unsqueeze(1), x).squeeze(1)  # (b, 1, l) @ (b, l, d) -> (b, d)
 
 
-def _example_masks() -> tuple[Tensor, Tensor]:
+def _example(
+    cls: type[ParallelCoAttention] | type[AlternatingCoAttention],
+) -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor]]:
+    """A registry example of ``cls``: two questions and two images, both partly padded."""
     question_mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
     image_mask = torch.tensor([[True] * 6, [True, True, True, True, False, False]])
-    return question_mask, image_mask
-
-
-def _parallel_example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor]]:
-    question_mask, image_mask = _example_masks()
-    module = ParallelCoAttention(8, 6, 4)
+    module = cls(8, 6, 4)
     args = (torch.randn(2, 5, 8), torch.randn(2, 6, 6))
     return module, args, {"question_mask": question_mask, "image_mask": image_mask}
 
@@ -159,7 +157,7 @@ def _parallel_example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor
     positions="soft",
     representations="single",
     paper=_PAPER,
-    example=_parallel_example,
+    example=lambda: _example(ParallelCoAttention),
 )
 class ParallelCoAttention(_CoAttention):
     r"""Parallel co-attention: question and image attend each other through an affinity matrix.
@@ -307,13 +305,6 @@ class _GuidedAttention(nn.Module):
         return AttentionOutput(_pool(weights, x), weights)
 
 
-def _alternating_example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor]]:
-    question_mask, image_mask = _example_masks()
-    module = AlternatingCoAttention(8, 6, 4)
-    args = (torch.randn(2, 5, 8), torch.randn(2, 6, 6))
-    return module, args, {"question_mask": question_mask, "image_mask": image_mask}
-
-
 @register_mechanism(
     "alternating_coattention",
     sequences="co",
@@ -321,7 +312,7 @@ def _alternating_example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Ten
     positions="soft",
     representations="single",
     paper=_PAPER,
-    example=_alternating_example,
+    example=lambda: _example(AlternatingCoAttention),
 )
 class AlternatingCoAttention(_CoAttention):
     r"""Alternating co-attention: question summary -> image attention -> question attention.

@@ -17,7 +17,8 @@ This module provides that case, the constrained families of section 3.2 (transla
 paper's *attention* form ``[[s, 0, t_x], [0, s, t_y]]``, and rotation-scale-translation), the
 projective (8-parameter homography) and the thin-plate-spline transformations used in the
 distorted-MNIST experiments (section 4.1, "Aff", "Proj" and 16-point "TPS"; the spline itself
-is in :mod:`attnlab.vision.tps`, whose public names this module re-exports).
+is in :mod:`attnlab.vision.tps`, whose public names this module re-exports, as it does those of
+:mod:`attnlab.vision.coordinates`, the conversions between pixels and the normalised frame).
 
 Convention:
     * A grid is a ``(B, H, W, 2)`` tensor. ``grid[b, i, j] = (x, y)`` is the point of the
@@ -42,7 +43,6 @@ Convention:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -52,8 +52,16 @@ from attnlab.core.checks import check_tensor
 from attnlab.vision._validation import (
     check_align_corners,
     check_image_size,
-    check_points,
     check_theta,
+)
+from attnlab.vision.coordinates import (
+    Size,
+    homogeneous_meshgrid,
+    normalization_matrix,
+    normalized_meshgrid,
+    normalized_to_pixel,
+    pixel_centres,
+    pixel_to_normalized,
 )
 from attnlab.vision.tps import (
     check_control_points,
@@ -94,171 +102,6 @@ __all__ = [
     "translation_matrix",
 ]
 
-Size = Sequence[int]
-
-
-# ---------------------------------------------------------------------------------------------
-# coordinate conversions
-
-
-def _axis_scale_offset(size: int, align_corners: bool) -> tuple[float, float]:
-    """``(a, b)`` with ``normalised = a * pixel + b`` along one axis of ``size`` pixels."""
-    if align_corners:
-        if size == 1:
-            return 0.0, 0.0
-        return 2.0 / (size - 1), -1.0
-    return 2.0 / size, 1.0 / size - 1.0
-
-
-def pixel_to_normalized(points: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-    """Convert pixel coordinates ``(x, y)`` to the normalised ``[-1, 1]`` frame of grids.
-
-    Pixel ``(x, y)`` is column ``x``, row ``y``, 0-based, with integer values at pixel centres.
-
-    .. math::
-
-        x_n = \\frac{2x + 1}{W} - 1 \\;\\; (\\text{align\\_corners=False}), \\qquad
-        x_n = \\frac{2x}{W - 1} - 1 \\;\\; (\\text{align\\_corners=True})
-
-    and the same for ``y`` with ``H``. Under ``align_corners=True`` a size-1 axis maps every
-    coordinate to ``0`` (its only pixel), which cannot be inverted.
-
-    Args:
-        points: pixel coordinates, last axis ``(x, y)``.
-        size: the image size ``(H, W)`` (or ``(B, C, H, W)``).
-        align_corners: see the module's Convention block.
-
-    Shape:
-        - points: ``(..., 2)``
-        - output: ``(..., 2)``
-
-    Example:
-        >>> import torch
-        >>> pixel_to_normalized(torch.tensor([[0.0, 0.0], [3.0, 1.0]]), (2, 4))
-        tensor([[-0.7500, -0.5000],
-                [ 0.7500,  0.5000]])
-        >>> pixel_to_normalized(torch.tensor([[0.0, 0.0], [3.0, 1.0]]), (2, 4), align_corners=True)
-        tensor([[-1., -1.],
-                [ 1.,  1.]])
-    """
-    points = check_points(points, "points")
-    height, width = check_image_size(size)
-    check_align_corners(align_corners)
-    ax, bx = _axis_scale_offset(width, align_corners)
-    ay, by = _axis_scale_offset(height, align_corners)
-    scale = points.new_tensor([ax, ay])
-    offset = points.new_tensor([bx, by])
-    return points * scale + offset
-
-
-def normalized_to_pixel(points: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
-    """Convert normalised ``[-1, 1]`` coordinates ``(x, y)`` to pixel coordinates.
-
-    The inverse of :func:`pixel_to_normalized`:
-
-    .. math::
-
-        x = \\frac{(x_n + 1) W - 1}{2} \\;\\; (\\text{align\\_corners=False}), \\qquad
-        x = \\frac{(x_n + 1)(W - 1)}{2} \\;\\; (\\text{align\\_corners=True}).
-
-    This is the unnormalisation :func:`torch.nn.functional.grid_sample` applies to a grid.
-
-    Args:
-        points: normalised coordinates, last axis ``(x, y)``.
-        size: the image size ``(H, W)`` (or ``(B, C, H, W)``).
-        align_corners: see the module's Convention block.
-
-    Shape:
-        - points: ``(..., 2)``
-        - output: ``(..., 2)``
-
-    Example:
-        >>> import torch
-        >>> normalized_to_pixel(torch.tensor([[-1.0, -1.0], [1.0, 1.0]]), (2, 4))
-        tensor([[-0.5000, -0.5000],
-                [ 3.5000,  1.5000]])
-    """
-    points = check_points(points, "points")
-    height, width = check_image_size(size)
-    check_align_corners(align_corners)
-    if align_corners:
-        half = points.new_tensor([(width - 1) / 2.0, (height - 1) / 2.0])
-        return (points + 1.0) * half
-    extent = points.new_tensor([float(width), float(height)])
-    return ((points + 1.0) * extent - 1.0) / 2.0
-
-
-def normalization_matrix(
-    size: Size,
-    *,
-    align_corners: bool = False,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-) -> Tensor:
-    """The ``(3, 3)`` matrix ``N`` with ``[x_n, y_n, 1]^T = N [x, y, 1]^T`` (pixel to normalised).
-
-    Use it to move a pixel-space transform ``M`` (output pixel to input pixel) into the
-    normalised frame of the grids: ``N_in @ M @ inv(N_out)``. Under ``align_corners=True`` a
-    size-1 axis gives a singular ``N``.
-
-    Example:
-        >>> normalization_matrix((2, 4))
-        tensor([[ 0.5000,  0.0000, -0.7500],
-                [ 0.0000,  1.0000, -0.5000],
-                [ 0.0000,  0.0000,  1.0000]])
-    """
-    height, width = check_image_size(size)
-    check_align_corners(align_corners)
-    ax, bx = _axis_scale_offset(width, align_corners)
-    ay, by = _axis_scale_offset(height, align_corners)
-    return torch.tensor(
-        [[ax, 0.0, bx], [0.0, ay, by], [0.0, 0.0, 1.0]], device=device, dtype=dtype
-    )
-
-
-def _linspace(steps: int, align_corners: bool, device: torch.device, dtype: torch.dtype) -> Tensor:
-    # the centres of `steps` pixels in the normalised frame (the same values F.affine_grid uses)
-    if steps == 1:
-        return torch.zeros(1, device=device, dtype=dtype)
-    line = torch.linspace(-1.0, 1.0, steps, device=device, dtype=dtype)
-    return line if align_corners else line * ((steps - 1) / steps)
-
-
-def normalized_meshgrid(
-    size: Size,
-    *,
-    align_corners: bool = False,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-) -> Tensor:
-    """The identity grid ``G``: the normalised ``(x, y)`` of every pixel centre.
-
-    Shape:
-        - output: ``(H, W, 2)``; ``out[i, j] = (x_j, y_i)``.
-
-    Example:
-        >>> normalized_meshgrid((1, 2))
-        tensor([[[-0.5000,  0.0000],
-                 [ 0.5000,  0.0000]]])
-    """
-    height, width = check_image_size(size)
-    check_align_corners(align_corners)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    dt = dtype if dtype is not None else torch.get_default_dtype()
-    xs = _linspace(width, align_corners, dev, dt)
-    ys = _linspace(height, align_corners, dev, dt)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
-    return torch.stack((grid_x, grid_y), dim=-1)  # (h, w, 2)
-
-
-def _homogeneous_meshgrid(
-    size: Size, align_corners: bool, device: torch.device, dtype: torch.dtype
-) -> Tensor:
-    mesh = normalized_meshgrid(size, align_corners=align_corners, device=device, dtype=dtype)
-    ones = torch.ones((*mesh.shape[:-1], 1), device=device, dtype=dtype)
-    return torch.cat((mesh, ones), dim=-1)  # (h, w, 3)
-
-
 # ---------------------------------------------------------------------------------------------
 # affine family
 
@@ -290,8 +133,8 @@ def affine_grid(theta: Tensor, size: Size, align_corners: bool = False) -> Tenso
     matrix = theta.reshape(-1, 2, 3)
     height, width = check_image_size(size, batch=theta.shape[0])
     align_corners = check_align_corners(align_corners)
-    xs = _linspace(width, align_corners, theta.device, theta.dtype)  # (w,)
-    ys = _linspace(height, align_corners, theta.device, theta.dtype)  # (h,)
+    xs = pixel_centres(width, align_corners, theta.device, theta.dtype)  # (w,)
+    ys = pixel_centres(height, align_corners, theta.device, theta.dtype)  # (h,)
     # eq. (1): every output point (x_t, y_t, 1) is mapped by A_theta. The map is separable:
     # (theta_1 x_t + theta_3) depends on the column only and theta_2 y_t on the row only, so
     # two broadcast products and one sum write the grid once, contiguous in (b, h, w, 2)
@@ -451,7 +294,7 @@ def projective_grid(
         matrix = torch.cat((theta, torch.ones_like(theta[:, :1])), dim=1).reshape(-1, 3, 3)
     else:
         matrix = theta
-    base = _homogeneous_meshgrid((height, width), align_corners, theta.device, theta.dtype)
+    base = homogeneous_meshgrid((height, width), align_corners, theta.device, theta.dtype)
     points = torch.einsum("hwk,bjk->bhwj", base, matrix)  # (b, h, w, 3) homogeneous
     denom = points[..., 2:]
     small = denom.abs() < eps

@@ -413,7 +413,41 @@ class Bottleneck(nn.Module):
         return BlockOutput(out, gates)
 
 
-class PreActBasicBlock(nn.Module):
+class _PreActBlock(nn.Module):
+    """What both pre-activation blocks share: BN-ReLU on the input (which a projection shortcut
+    also takes), the SE block on the residual branch, and the residual sum."""
+
+    def _add_input_norm(
+        self, in_channels: int, out_channels: int, stride: int, factory: dict[str, Any]
+    ) -> None:
+        check_size(stride, "stride")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.bn1 = nn.BatchNorm2d(in_channels, **factory)
+
+    def _add_se_and_shortcut(
+        self,
+        stride: int,
+        reduction: int | None,
+        squeeze: str,
+        gate: str,
+        factory: dict[str, Any],
+    ) -> None:
+        self.se = _optional_se(self.out_channels, reduction, squeeze, gate, factory)
+        self.projection = _projection(self.in_channels, self.out_channels, stride, factory)
+
+    def _branch(self, pre: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> BlockOutput:
+        x = check_feature_map(x, "x", self.in_channels, module=self)
+        pre = F.relu(self.bn1(x))
+        y = self._branch(pre)
+        shortcut = x if self.projection is None else self.projection(pre)
+        return BlockOutput(*_residual_sum(y, shortcut, self.se))  # SE on the branch
+
+
+class PreActBasicBlock(_PreActBlock):
     """Pre-activation basic block (BN-ReLU-3x3, BN-ReLU-3x3) with an optional SE block.
 
     He et al., "Identity Mappings in Deep Residual Networks", https://arxiv.org/abs/1603.05027,
@@ -462,26 +496,18 @@ class PreActBasicBlock(nn.Module):
         super().__init__()
         check_size(in_channels, "in_channels")
         check_size(out_channels, "out_channels")
-        check_size(stride, "stride")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.bn1 = nn.BatchNorm2d(in_channels, **factory)
+        self._add_input_norm(in_channels, out_channels, stride, factory)
         self.conv1 = _conv(in_channels, out_channels, 3, stride=stride, factory=factory)
         self.bn2 = nn.BatchNorm2d(out_channels, **factory)
         self.conv2 = _conv(out_channels, out_channels, 3, factory=factory)
-        self.se = _optional_se(out_channels, reduction, squeeze, gate, factory)
-        self.projection = _projection(in_channels, out_channels, stride, factory)
+        self._add_se_and_shortcut(stride, reduction, squeeze, gate, factory)
 
-    def forward(self, x: Tensor) -> BlockOutput:
-        x = check_feature_map(x, "x", self.in_channels, module=self)
-        pre = F.relu(self.bn1(x))
-        y = self.conv2(F.relu(self.bn2(self.conv1(pre))))
-        shortcut = x if self.projection is None else self.projection(pre)
-        return BlockOutput(*_residual_sum(y, shortcut, self.se))  # SE on the branch
+    def _branch(self, pre: Tensor) -> Tensor:
+        return self.conv2(F.relu(self.bn2(self.conv1(pre))))
 
 
-class PreActBottleneck(nn.Module):
+class PreActBottleneck(_PreActBlock):
     """Pre-activation bottleneck block (BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1) with optional SE.
 
     He et al., "Identity Mappings in Deep Residual Networks", https://arxiv.org/abs/1603.05027;
@@ -532,25 +558,16 @@ class PreActBottleneck(nn.Module):
         super().__init__()
         check_size(in_channels, "in_channels")
         check_size(planes, "planes")
-        check_size(stride, "stride")
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
         out_channels = planes * self.expansion
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.bn1 = nn.BatchNorm2d(in_channels, **factory)
+        self._add_input_norm(in_channels, out_channels, stride, factory)
         self.conv1 = _conv(in_channels, planes, 1, factory=factory)
         self.bn2 = nn.BatchNorm2d(planes, **factory)
         self.conv2 = _conv(planes, planes, 3, stride=stride, factory=factory)
         self.bn3 = nn.BatchNorm2d(planes, **factory)
         self.conv3 = _conv(planes, out_channels, 1, factory=factory)
-        self.se = _optional_se(out_channels, reduction, squeeze, gate, factory)
-        self.projection = _projection(in_channels, out_channels, stride, factory)
+        self._add_se_and_shortcut(stride, reduction, squeeze, gate, factory)
 
-    def forward(self, x: Tensor) -> BlockOutput:
-        x = check_feature_map(x, "x", self.in_channels, module=self)
-        pre = F.relu(self.bn1(x))
-        y = self.conv1(pre)
-        y = self.conv2(F.relu(self.bn2(y)))
-        y = self.conv3(F.relu(self.bn3(y)))
-        shortcut = x if self.projection is None else self.projection(pre)
-        return BlockOutput(*_residual_sum(y, shortcut, self.se))  # SE on the branch
+    def _branch(self, pre: Tensor) -> Tensor:
+        y = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+        return self.conv3(F.relu(self.bn3(y)))

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from attnlab.core.checks import check_tensor
 from attnlab.vision._validation import check_points, check_theta
+from attnlab.vision.coordinates import normalized_meshgrid
 
 __all__ = ["regular_control_points", "tps_coefficients", "tps_transform_points"]
 
@@ -51,11 +52,9 @@ def regular_control_points(
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in grid_shape)
     ):
         raise ValueError(f"grid_shape must be two ints >= 2 (rows, cols), got {grid_shape!r}")
-    rows, cols = grid_shape
-    ys = torch.linspace(-1.0, 1.0, rows, device=device, dtype=dtype)
-    xs = torch.linspace(-1.0, 1.0, cols, device=device, dtype=dtype)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack((grid_x, grid_y), dim=-1).reshape(-1, 2)
+    # both >= 2 points per axis: -1 and +1 are the first and the last point (align_corners)
+    grid = normalized_meshgrid(grid_shape, align_corners=True, device=device, dtype=dtype)
+    return grid.reshape(-1, 2)  # (rows * cols, 2), row by row
 
 
 def _tps_kernel(squared_distance: Tensor) -> Tensor:

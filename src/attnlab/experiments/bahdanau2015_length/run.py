@@ -22,6 +22,7 @@ from attnlab.data.translation import (
     split_pairs,
 )
 from attnlab.experiments.bahdanau2015_length.common import (
+    Decoded,
     accuracy_by_length,
     bleu_by_length,
     decode_dataset,
@@ -74,53 +75,69 @@ def main(config: LengthConfig, ctx: RunContext) -> dict[str, float]:
     return metrics
 
 
-def _sequence_part(config: LengthConfig, ctx: RunContext) -> dict[str, float]:
+def _train_and_decode(
+    config: LengthConfig,
+    ctx: RunContext,
+    name: str,
+    sets: tuple[PairDataset, PairDataset, PairDataset],
+    vocab_sizes: tuple[int, int],
+    attention: str | None,
+    *,
+    epochs: int,
+    max_length: int,
+) -> Decoded:
+    """Train one model (seeded alike for every variant) and greedy-decode the test set."""
+    train_set, val_set, test_set = sets
+    torch.manual_seed(ctx.seed)
+    model = build_model(config, *vocab_sizes, attention).to(ctx.device)
+    o = config.optim
+    train_seq2seq(
+        model, train_set, val_set, ctx=ctx, name=name,
+        epochs=epochs, batch_size=o.batch_size, lr=o.lr, grad_clip=o.grad_clip,
+    )  # fmt: skip
+    return decode_dataset(model, test_set, max_length=max_length)
+
+
+def _sequence_sets(
+    config: LengthConfig, seed: int
+) -> tuple[PairDataset, PairDataset, PairDataset]:
+    """Training, validation and test pairs of the synthetic task; the test set holds
+    ``test_per_length`` pairs of every source length, shortest first."""
     s = config.sequence
-    task = s.task
-    vocab = NUM_SPECIAL_TOKENS + s.vocab_size
     width = s.max_length + 1  # + EOS
-    common = {"vocab_size": s.vocab_size}
+    lengths = {"min_length": s.min_length, "max_length": s.max_length}
     train = make_sequence_task(
-        task,
-        s.train_size,
-        min_length=s.min_length,
-        max_length=s.max_length,
-        seed=ctx.seed,
-        **common,
+        s.task, s.train_size, seed=seed, vocab_size=s.vocab_size, **lengths
     )
     val = make_sequence_task(
-        task,
-        max(64, s.train_size // 20),
-        min_length=s.min_length,
-        max_length=s.max_length,
-        seed=ctx.seed + 1,
-        **common,
+        s.task, max(64, s.train_size // 20), seed=seed + 1, vocab_size=s.vocab_size, **lengths
     )
     test = []
     for length in range(s.min_length, s.max_length + 1):
         test += make_sequence_task(
-            task,
-            s.test_per_length,
-            min_length=length,
-            max_length=length,
-            seed=ctx.seed + 1000 + length,
-            **common,
-        )
-    sets = [PairDataset(p, src_length=width, tgt_length=width) for p in (train, val, test)]
-    train_set, val_set, test_set = sets
-    refs = references_of(test_set)
+            s.task, s.test_per_length, min_length=length, max_length=length,
+            seed=seed + 1000 + length, vocab_size=s.vocab_size,
+        )  # fmt: skip
+    train_set, val_set, test_set = (
+        PairDataset(p, src_length=width, tgt_length=width) for p in (train, val, test)
+    )
+    return train_set, val_set, test_set
+
+
+def _sequence_part(config: LengthConfig, ctx: RunContext) -> dict[str, float]:
+    task = config.sequence.task
+    vocab = NUM_SPECIAL_TOKENS + config.sequence.vocab_size
+    width = config.sequence.max_length + 1  # + EOS
+    sets = _sequence_sets(config, ctx.seed)
+    refs = references_of(sets[2])
     metrics: dict[str, float] = {}
     curves: dict[str, dict[int, float]] = {}
     shown = None
     for variant, attention in VARIANTS.items():
-        torch.manual_seed(ctx.seed)
-        model = build_model(config, vocab, vocab, attention).to(ctx.device)
-        o = config.optim
-        train_seq2seq(
-            model, train_set, val_set, ctx=ctx, name=f"{task}/{variant}",
-            epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, grad_clip=o.grad_clip,
+        decoded = _train_and_decode(
+            config, ctx, f"{task}/{variant}", sets, (vocab, vocab), attention,
+            epochs=config.optim.epochs, max_length=width + 1,
         )  # fmt: skip
-        decoded = decode_dataset(model, test_set, max_length=width + 1)
         scores = accuracy_by_length(decoded, refs)
         for length, (exact, tokens) in scores.items():
             ctx.log(f"{task}/{variant}/seq_acc_by_length", exact, step=length)
@@ -139,7 +156,7 @@ def _sequence_part(config: LengthConfig, ctx: RunContext) -> dict[str, float]:
             100 * metrics[f"{prefix}/seq_acc_shortest"], 100 * metrics[f"{prefix}/seq_acc_longest"],
         )  # fmt: skip
         if decoded.weights is not None:
-            shown = decoded, test_set
+            shown = decoded
     metrics[f"{task}/attention_minus_no_attention/seq_acc_longest"] = (
         metrics[f"{task}/attention/seq_acc_longest"]
         - metrics[f"{task}/no_attention/seq_acc_longest"]
@@ -157,25 +174,32 @@ def _sequence_part(config: LengthConfig, ctx: RunContext) -> dict[str, float]:
         ),
     )
     if shown is not None:
-        decoded, data = shown
-        for k in range(min(config.shown_examples, len(data))):
-            index = len(data) - 1 - k * config.sequence.test_per_length  # long sources
-            src = data.src[index, : int(data.src_lengths[index])].tolist()
-            out = decoded.hypotheses[index] + [2]
-            assert decoded.weights is not None
-            plot_alignment(
-                ctx,
-                decoded.weights[index][: len(out)],
-                source=[_symbol(i) for i in src],
-                output=[_symbol(i) for i in out],
-                name=f"{task}_alignment_{k}",
-                title=f"{task}: additive attention (source length {len(src) - 1})",
-                caption=(
-                    f"Alignment matrix of the attention model on a held-out {task} example: "
-                    "row i is the attention of output i over the source."
-                ),
-            )
+        _plot_sequence_alignments(ctx, config, shown, sets[2])
     return metrics
+
+
+def _plot_sequence_alignments(
+    ctx: RunContext, config: LengthConfig, decoded: Decoded, data: PairDataset
+) -> None:
+    """``shown_examples`` alignment matrices of the attention model, on long sources."""
+    task = config.sequence.task
+    assert decoded.weights is not None
+    for k in range(min(config.shown_examples, len(data))):
+        index = len(data) - 1 - k * config.sequence.test_per_length  # long sources
+        src = data.src[index, : int(data.src_lengths[index])].tolist()
+        out = decoded.hypotheses[index] + [2]
+        plot_alignment(
+            ctx,
+            decoded.weights[index][: len(out)],
+            source=[_symbol(i) for i in src],
+            output=[_symbol(i) for i in out],
+            name=f"{task}_alignment_{k}",
+            title=f"{task}: additive attention (source length {len(src) - 1})",
+            caption=(
+                f"Alignment matrix of the attention model on a held-out {task} example: "
+                "row i is the attention of output i over the source."
+            ),
+        )
 
 
 def _symbol(index: int) -> str:
@@ -201,14 +225,10 @@ def _translation_part(config: LengthConfig, ctx: RunContext) -> dict[str, float]
     metrics: dict[str, float] = {"eng_fra/train_pairs": float(len(train))}
     curves: dict[str, dict[int, float]] = {}
     for variant, attention in VARIANTS.items():
-        torch.manual_seed(ctx.seed)
-        model = build_model(config, len(en), len(fr), attention).to(ctx.device)
-        o = config.optim
-        train_seq2seq(
-            model, train_set, val_set, ctx=ctx, name=f"eng_fra/{variant}",
-            epochs=t.epochs, batch_size=o.batch_size, lr=o.lr, grad_clip=o.grad_clip,
+        decoded = _train_and_decode(
+            config, ctx, f"eng_fra/{variant}", (train_set, val_set, test_set),
+            (len(en), len(fr)), attention, epochs=t.epochs, max_length=width + 2,
         )  # fmt: skip
-        decoded = decode_dataset(model, test_set, max_length=width + 2)
         overall, per_length = bleu_by_length(decoded, refs, fr, min_count=10)
         for length, value in per_length.items():
             ctx.log(f"eng_fra/{variant}/bleu_by_length", value, step=length)

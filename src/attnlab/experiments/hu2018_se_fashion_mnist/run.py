@@ -321,54 +321,16 @@ def main(config: SEFashionConfig, ctx: RunContext) -> dict[str, float]:
         ``data/synthetic`` (1 when the synthetic stand-in replaced Fashion-MNIST),
         ``train_images``, ``test_images`` and ``epochs``.
     """
-    train_x, train_y, test_x, test_y, classes, source = load_images(config, ctx)
-    pixels = train_x.float().div_(255.0)
-    mean, std = float(pixels.mean()), float(pixels.std())
-    del pixels
-    ctx.logger.info(
-        "data: %s, %d training / %d test images, pixel mean %.4f std %.4f",
-        source, train_x.shape[0], test_x.shape[0], mean, std,
-    )
-    train_set = NormalizedImages(
-        train_x, train_y, mean=mean, std=std, augment=config.data.augment, pad=config.data.pad
-    )
-    test_set = NormalizedImages(test_x, test_y, mean=mean, std=std)
-    curve_n = min(config.data.curve_size, test_x.shape[0])
-    curve_set = NormalizedImages(test_x[:curve_n], test_y[:curve_n], mean=mean, std=std)
+    train_set, test_set, curve_set, classes, source = _datasets(config, ctx)
     train_config = _train_config(config, ctx)
-    image = torch.zeros(1, 1, *train_x.shape[2:])
-
+    image = torch.zeros(1, *train_set.images.shape[1:])  # one image, for the multiply-adds
     models: dict[str, PreActResNet] = {}
     metrics: dict[str, float] = {}
     for name in MODELS:
-        torch.manual_seed(derive_seed(ctx.seed, _INIT_KEY))  # same initial stream for both
-        model = build_model(config.model, se=name == "se_resnet", num_classes=len(classes))
-        metrics[f"{name}/params"] = float(count_parameters(model))
-        metrics[f"{name}/madds"] = float(count_multiply_adds(model, image))
-        ctx.logger.info(
-            "%s-%d: %d parameters, %.2f M multiply-adds per image", name, config.model.depth,
-            count_parameters(model), metrics[f"{name}/madds"] / 1e6,
+        models[name] = _train_and_test(
+            name, config, ctx, (train_set, curve_set, test_set), len(classes), train_config,
+            image, metrics,
         )
-        result = fit(
-            model,
-            train_set,
-            curve_set,
-            config=train_config,
-            run_dir=ctx.checkpoint_dir / name,
-            resume=ctx.resume,
-            progress=ctx.progress,
-            callbacks=(_BatchLossCurve(ctx, name),),
-        )
-        ctx.log_records(result.history, prefix=f"{name}/")
-        test = evaluate(model, test_set, batch_size=config.eval_batch_size, device=ctx.device)
-        assert test["error"] is not None
-        metrics[f"{name}/error_pct"] = 100.0 * test["error"]
-        metrics[f"{name}/train_s"] = result.time_s
-        ctx.logger.info(
-            "%s: test error %.2f%% (%d images), training %.0f s",
-            name, metrics[f"{name}/error_pct"], test["n"], result.time_s,
-        )
-        models[name] = model.eval()
 
     se_resnet = models["se_resnet"]
     metrics["resnet_minus_se/error_pct"] = (
@@ -392,8 +354,8 @@ def main(config: SEFashionConfig, ctx: RunContext) -> dict[str, float]:
 
     metrics.update(_excitation(config, ctx, se_resnet, test_set, classes))
     metrics["data/synthetic"] = float(source == "synthetic")
-    metrics["train_images"] = float(train_x.shape[0])
-    metrics["test_images"] = float(test_x.shape[0])
+    metrics["train_images"] = float(len(train_set))
+    metrics["test_images"] = float(len(test_set))
     metrics["epochs"] = float(config.optim.epochs)
     ctx.logger.info(
         "test error: ResNet %.2f%%, SE-ResNet %.2f%% (difference %+.2f points); parameters "
@@ -404,6 +366,70 @@ def main(config: SEFashionConfig, ctx: RunContext) -> dict[str, float]:
         metrics["train_time_overhead_pct"],
     )
     return metrics
+
+
+def _datasets(
+    config: SEFashionConfig, ctx: RunContext
+) -> tuple[NormalizedImages, NormalizedImages, NormalizedImages, tuple[str, ...], str]:
+    """Training (augmented), test and learning-curve images, normalised by the training
+    pixels' mean and standard deviation; the class names and the data's source."""
+    train_x, train_y, test_x, test_y, classes, source = load_images(config, ctx)
+    pixels = train_x.float().div_(255.0)
+    mean, std = float(pixels.mean()), float(pixels.std())
+    del pixels
+    ctx.logger.info(
+        "data: %s, %d training / %d test images, pixel mean %.4f std %.4f",
+        source, train_x.shape[0], test_x.shape[0], mean, std,
+    )
+    train_set = NormalizedImages(
+        train_x, train_y, mean=mean, std=std, augment=config.data.augment, pad=config.data.pad
+    )
+    test_set = NormalizedImages(test_x, test_y, mean=mean, std=std)
+    curve_n = min(config.data.curve_size, test_x.shape[0])
+    curve_set = NormalizedImages(test_x[:curve_n], test_y[:curve_n], mean=mean, std=std)
+    return train_set, test_set, curve_set, classes, source
+
+
+def _train_and_test(
+    name: str,
+    config: SEFashionConfig,
+    ctx: RunContext,
+    sets: tuple[NormalizedImages, NormalizedImages, NormalizedImages],
+    num_classes: int,
+    train_config: TrainConfig,
+    image: Tensor,
+    metrics: dict[str, float],
+) -> PreActResNet:
+    """Build, count, train and test model ``name``; its metrics go into ``metrics``."""
+    train_set, curve_set, test_set = sets
+    torch.manual_seed(derive_seed(ctx.seed, _INIT_KEY))  # same initial stream for both
+    model = build_model(config.model, se=name == "se_resnet", num_classes=num_classes)
+    metrics[f"{name}/params"] = float(count_parameters(model))
+    metrics[f"{name}/madds"] = float(count_multiply_adds(model, image))
+    ctx.logger.info(
+        "%s-%d: %d parameters, %.2f M multiply-adds per image", name, config.model.depth,
+        count_parameters(model), metrics[f"{name}/madds"] / 1e6,
+    )
+    result = fit(
+        model,
+        train_set,
+        curve_set,
+        config=train_config,
+        run_dir=ctx.checkpoint_dir / name,
+        resume=ctx.resume,
+        progress=ctx.progress,
+        callbacks=(_BatchLossCurve(ctx, name),),
+    )
+    ctx.log_records(result.history, prefix=f"{name}/")
+    test = evaluate(model, test_set, batch_size=config.eval_batch_size, device=ctx.device)
+    assert test["error"] is not None
+    metrics[f"{name}/error_pct"] = 100.0 * test["error"]
+    metrics[f"{name}/train_s"] = result.time_s
+    ctx.logger.info(
+        "%s: test error %.2f%% (%d images), training %.0f s",
+        name, metrics[f"{name}/error_pct"], test["n"], result.time_s,
+    )
+    return model.eval()
 
 
 def _excitation(

@@ -8,11 +8,11 @@ the ST-CNN has a lower test error than the CNN. The models and the sampling-grid
 those of :mod:`attnlab.experiments.jaderberg2015_distorted_mnist`.
 """
 
-from attnlab.data.mnist import MNIST_RESOURCE
+from attnlab.experiments._stn_common import error_targets
 from attnlab.experiments.jaderberg2015_cluttered_mnist.config import ClutteredMNISTConfig
 from attnlab.experiments.jaderberg2015_cluttered_mnist.run import main
-from attnlab.experiments.jaderberg2015_distorted_mnist.config import SYNTHETIC_DIGITS_FALLBACK
-from attnlab.experiments.registry import DataRequirement, Experiment, register_experiment
+from attnlab.experiments.jaderberg2015_distorted_mnist import MNIST_DIGITS
+from attnlab.experiments.registry import Experiment, register_experiment
 from attnlab.report.checks import Target
 from attnlab.vision.spatial_transformer import SPATIAL_TRANSFORMER_PAPER
 
@@ -72,24 +72,8 @@ EXPERIMENT = register_experiment(
                 scales=("quick", "full"),
                 paper_origin="derived",
             ),
-            *(
-                Target(
-                    f"error/{model}",
-                    paper=paper,
-                    tolerance=round(paper, 2),
-                    direction="lower",
-                    source=f"section 4.1, TC, {_NAMES[model]}",
-                    scales=("full",),
-                )
-                for model, paper in TC_ERRORS.items()
-            ),
+            *error_targets(TC_ERRORS, _NAMES, "section 4.1, TC"),
         ),
-        datasets=(
-            DataRequirement.from_resource(
-                MNIST_RESOURCE,
-                "MNIST IDX files (60k/10k)",
-                fallback=SYNTHETIC_DIGITS_FALLBACK,
-            ),
-        ),
+        datasets=(MNIST_DIGITS,),
     )
 )

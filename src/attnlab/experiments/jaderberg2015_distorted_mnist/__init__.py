@@ -21,7 +21,12 @@ from attnlab.experiments.registry import DataRequirement, Experiment, register_e
 from attnlab.report.checks import Target
 from attnlab.vision.spatial_transformer import SPATIAL_TRANSFORMER_PAPER
 
-__all__ = ["EXPERIMENT", "TABLE1"]
+__all__ = ["EXPERIMENT", "MNIST_DIGITS", "TABLE1"]
+
+#: The data of the three spatial-transformer experiments (synthetic digits stand in for tests).
+MNIST_DIGITS = DataRequirement.from_resource(
+    MNIST_RESOURCE, "MNIST IDX files (60k/10k)", fallback=SYNTHETIC_DIGITS_FALLBACK
+)
 
 #: Table 1 of the paper, % test error: model -> (R, RTS, P, E).
 TABLE1: dict[str, tuple[float, float, float, float]] = {
@@ -124,12 +129,6 @@ EXPERIMENT = register_experiment(
         },
         cpu_time={"smoke": 12, "quick": 185, "full": 20_000},
         targets=tuple(_TARGETS),
-        datasets=(
-            DataRequirement.from_resource(
-                MNIST_RESOURCE,
-                "MNIST IDX files (60k/10k)",
-                fallback=SYNTHETIC_DIGITS_FALLBACK,
-            ),
-        ),
+        datasets=(MNIST_DIGITS,),
     )
 )

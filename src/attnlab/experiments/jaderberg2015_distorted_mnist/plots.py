@@ -92,56 +92,16 @@ def plot_sampling_grids(
         >>> len(fig.axes)
         4
     """
-    images = check_tensor(images, "images", ndim=4, layout="(B, C, H, W)").detach().cpu().float()
-    transformed = check_tensor(
-        transformed, "transformed", ndim=4, layout="(B, N * C, H_out, W_out)"
-    ).detach().cpu().float()
-    grids = [
-        check_tensor(g, f"grids[{i}]", ndim=4, layout="(B, H_out, W_out, 2)").detach().cpu().float()
-        for i, g in enumerate(grids)
-    ]
-    batch, channels, height, width = images.shape
+    images, grids, transformed = _checked(images, grids, transformed, labels, predictions)
+    batch, channels = images.shape[:2]
     num = len(grids)
-    if num == 0:
-        raise ValueError("grids must hold at least one sampling grid")
-    if batch == 0:
-        raise ValueError("images must hold at least one example")
-    if transformed.shape[0] != batch or transformed.shape[1] != num * channels:
-        raise ValueError(
-            f"transformed must have shape (B, N * C, H_out, W_out) = ({batch}, {num * channels}, "
-            f"...), got {tuple(transformed.shape)}"
-        )
-    for i, g in enumerate(grids):
-        if g.shape[0] != batch or g.shape[-1] != 2:
-            raise ValueError(
-                f"grids[{i}] must have shape (B, H_out, W_out, 2) with B={batch}, got "
-                f"{tuple(g.shape)}"
-            )
-    for name, values in (("labels", labels), ("predictions", predictions)):
-        if values is not None and tuple(values.shape) != (batch,):
-            raise ValueError(f"{name} must have shape (B,) = ({batch},), got {tuple(values.shape)}")
     plt = _pyplot()
     fig, axes = plt.subplots(
         num + 1, batch, figsize=(1.6 * batch + 0.6, 1.7 * (num + 1) + 0.4), squeeze=False
     )
     for b in range(batch):
         ax = axes[0][b]
-        ax.imshow(images[b].amax(0).numpy(), cmap="gray", vmin=0.0, vmax=1.0)
-        ax.set_facecolor("0.85")  # outside the input (a grid that zooms out reaches there)
-        low = torch.tensor([-0.5, -0.5])
-        high = torch.tensor([width - 0.5, height - 0.5])
-        for n, g in enumerate(grids):
-            points = normalized_to_pixel(g[b], (height, width), align_corners=align_corners)
-            _draw_grid(ax, points, _COLOURS[n % len(_COLOURS)], grid_lines)
-            finite = points[torch.isfinite(points).all(-1)]
-            if finite.numel():
-                low = torch.minimum(low, finite.amin(0))
-                high = torch.maximum(high, finite.amax(0))
-        # show the whole grid, but no more than one image size beyond each border
-        low = torch.maximum(low - 1.0, torch.tensor([-0.5 - width, -0.5 - height]))
-        high = torch.minimum(high + 1.0, torch.tensor([2 * width - 0.5, 2 * height - 0.5]))
-        ax.set_xlim(float(low[0]), float(high[0]))
-        ax.set_ylim(float(high[1]), float(low[1]))
+        _draw_input(ax, images[b], [g[b] for g in grids], align_corners, grid_lines)
         parts = []
         if labels is not None:
             parts.append(f"label {int(labels[b])}")
@@ -163,6 +123,68 @@ def plot_sampling_grids(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _checked(
+    images: Tensor,
+    grids: Sequence[Tensor],
+    transformed: Tensor,
+    labels: Tensor | None,
+    predictions: Tensor | None,
+) -> tuple[Tensor, list[Tensor], Tensor]:
+    """The figure's inputs as float CPU tensors, after checking that their shapes agree."""
+    images = check_tensor(images, "images", ndim=4, layout="(B, C, H, W)").detach().cpu().float()
+    transformed = check_tensor(
+        transformed, "transformed", ndim=4, layout="(B, N * C, H_out, W_out)"
+    ).detach().cpu().float()
+    checked = [
+        check_tensor(g, f"grids[{i}]", ndim=4, layout="(B, H_out, W_out, 2)").detach().cpu().float()
+        for i, g in enumerate(grids)
+    ]
+    batch, channels = images.shape[:2]
+    num = len(checked)
+    if num == 0:
+        raise ValueError("grids must hold at least one sampling grid")
+    if batch == 0:
+        raise ValueError("images must hold at least one example")
+    if transformed.shape[0] != batch or transformed.shape[1] != num * channels:
+        raise ValueError(
+            f"transformed must have shape (B, N * C, H_out, W_out) = ({batch}, {num * channels}, "
+            f"...), got {tuple(transformed.shape)}"
+        )
+    for i, g in enumerate(checked):
+        if g.shape[0] != batch or g.shape[-1] != 2:
+            raise ValueError(
+                f"grids[{i}] must have shape (B, H_out, W_out, 2) with B={batch}, got "
+                f"{tuple(g.shape)}"
+            )
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values is not None and tuple(values.shape) != (batch,):
+            raise ValueError(f"{name} must have shape (B,) = ({batch},), got {tuple(values.shape)}")
+    return images, checked, transformed
+
+
+def _draw_input(
+    ax: Axes, image: Tensor, grids: Sequence[Tensor], align_corners: bool, grid_lines: int
+) -> None:
+    """One ``(C, H, W)`` input with its ``(H_out, W_out, 2)`` sampling grids, zoomed to fit."""
+    height, width = image.shape[-2:]
+    ax.imshow(image.amax(0).numpy(), cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_facecolor("0.85")  # outside the input (a grid that zooms out reaches there)
+    low = torch.tensor([-0.5, -0.5])
+    high = torch.tensor([width - 0.5, height - 0.5])
+    for n, grid in enumerate(grids):
+        points = normalized_to_pixel(grid, (height, width), align_corners=align_corners)
+        _draw_grid(ax, points, _COLOURS[n % len(_COLOURS)], grid_lines)
+        finite = points[torch.isfinite(points).all(-1)]
+        if finite.numel():
+            low = torch.minimum(low, finite.amin(0))
+            high = torch.maximum(high, finite.amax(0))
+    # show the whole grid, but no more than one image size beyond each border
+    low = torch.maximum(low - 1.0, torch.tensor([-0.5 - width, -0.5 - height]))
+    high = torch.minimum(high + 1.0, torch.tensor([2 * width - 0.5, 2 * height - 0.5]))
+    ax.set_xlim(float(low[0]), float(high[0]))
+    ax.set_ylim(float(high[1]), float(low[1]))
 
 
 def save_transformer_figure(

@@ -9,11 +9,11 @@ FCN. The models and the sampling-grid figure are those of
 :mod:`attnlab.experiments.jaderberg2015_distorted_mnist`.
 """
 
-from attnlab.data.mnist import MNIST_RESOURCE
-from attnlab.experiments.jaderberg2015_distorted_mnist.config import SYNTHETIC_DIGITS_FALLBACK
+from attnlab.experiments._stn_common import error_targets
+from attnlab.experiments.jaderberg2015_distorted_mnist import MNIST_DIGITS
 from attnlab.experiments.jaderberg2015_mnist_addition.config import AdditionConfig
 from attnlab.experiments.jaderberg2015_mnist_addition.run import main
-from attnlab.experiments.registry import DataRequirement, Experiment, register_experiment
+from attnlab.experiments.registry import Experiment, register_experiment
 from attnlab.report.checks import Target
 from attnlab.vision.spatial_transformer import SPATIAL_TRANSFORMER_PAPER
 
@@ -81,24 +81,8 @@ EXPERIMENT = register_experiment(
                 scales=("quick", "full"),
                 paper_origin="derived",
             ),
-            *(
-                Target(
-                    f"error/{model}",
-                    paper=paper,
-                    tolerance=round(paper, 2),
-                    direction="lower",
-                    source=f"appendix A.1, {_NAMES[model]}",
-                    scales=("full",),
-                )
-                for model, paper in ADDITION_ERRORS.items()
-            ),
+            *error_targets(ADDITION_ERRORS, _NAMES, "appendix A.1"),
         ),
-        datasets=(
-            DataRequirement.from_resource(
-                MNIST_RESOURCE,
-                "MNIST IDX files (60k/10k)",
-                fallback=SYNTHETIC_DIGITS_FALLBACK,
-            ),
-        ),
+        datasets=(MNIST_DIGITS,),
     )
 )

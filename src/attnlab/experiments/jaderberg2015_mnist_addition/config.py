@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 
 from attnlab.architectures.stn_classifiers import parse_model_name
 from attnlab.experiments.jaderberg2015_cluttered_mnist.config import (
+    SMOKE_DATA,
+    SMOKE_OPTIM,
     DataConfig,
     ModelConfig,
     OptimConfig,
+    check_models,
 )
 
 __all__ = [
@@ -69,19 +72,12 @@ class AdditionConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     def __post_init__(self) -> None:
-        if not self.models or len(set(self.models)) != len(self.models):
-            raise ValueError(f"models must name at least one model, without repeats: {self.models}")
-        for name in self.models:
-            parse_addition_model(name)  # raises ValueError naming the allowed models
-        if self.stn_examples < 1:
-            raise ValueError(f"stn_examples must be >= 1, got {self.stn_examples}")
+        check_models(self.models, self.stn_examples, parse_addition_model)
 
     @classmethod
     def smoke(cls) -> AdditionConfig:
         """Every model for one tiny epoch: proves the pipeline in seconds."""
         return cls(
-            stn_examples=4,
-            data=DataConfig(source="auto", train_size=64, val_size=32, test_size=64),
-            model=ModelConfig(param_budget=100_000),
-            optim=OptimConfig(epochs=1, batch_size=32, decay_every=1, momentum=0.9),
+            stn_examples=4, data=SMOKE_DATA, model=ModelConfig(param_budget=100_000),
+            optim=SMOKE_OPTIM,
         )

@@ -414,24 +414,23 @@ def _plot_example(
     if out.cross_weights is None or out.encoder_weights is None:  # pragma: no cover
         return
     rows = ["<bos>", *output]
-    with ctx.plotting("transformer_cross_attention_heads"):
-        fig = plot_heads_with_tokens(
-            out.cross_weights[0, -1], rows, src_tokens,
-            title="Transformer encoder-decoder attention, last decoder layer (one head each)",
-        )
-        ctx.save_plot(fig, "transformer_cross_attention_heads", caption=(
+    for name, weights, row_labels, title, caption in (
+        (
+            "transformer_cross_attention_heads", out.cross_weights, rows,
+            "Transformer encoder-decoder attention, last decoder layer (one head each)",
             "Encoder-decoder attention of every head of the last decoder layer for one held-out "
             "sentence: rows are the decoder inputs (BOS then the greedy output), columns the "
-            "English tokens."
-        ))
-    with ctx.plotting("transformer_encoder_self_attention_heads"):
-        fig = plot_heads_with_tokens(
-            out.encoder_weights[0, -1], src_tokens, src_tokens,
-            title="Transformer encoder self-attention, last encoder layer (one head each)",
-        )
-        ctx.save_plot(fig, "transformer_encoder_self_attention_heads", caption=(
-            "Self-attention of every head of the last encoder layer for the same sentence."
-        ))
+            "English tokens.",
+        ),
+        (
+            "transformer_encoder_self_attention_heads", out.encoder_weights, src_tokens,
+            "Transformer encoder self-attention, last encoder layer (one head each)",
+            "Self-attention of every head of the last encoder layer for the same sentence.",
+        ),
+    ):
+        with ctx.plotting(name):
+            fig = plot_heads_with_tokens(weights[0, -1], row_labels, src_tokens, title=title)
+            ctx.save_plot(fig, name, caption=caption)
     baseline.eval()
     b_out = baseline(s, lengths[index : index + 1], tgt_in)
     if b_out.weights is not None:
