@@ -151,7 +151,9 @@ class DataRequirement:
             absent = list(resource.missing_files(data_dir))
             if not absent:
                 return None
-            return f"{', '.join(absent)} not found under {resource.directory(data_dir)}"
+            shown = ", ".join(absent[:4])
+            more = f" and {len(absent) - 4} more files" if len(absent) > 4 else ""
+            return f"{shown}{more} not found under {resource.directory(data_dir)}"
 
         return cls(str(resource.name), description, missing, fallback, fallback_scales,
                    used_metric)

@@ -280,8 +280,10 @@ def missing_data_message(
             if scale == "full" and not exp.data_missing(data_path, "quick") else "")
     return (f"experiment {exp.name} cannot run at scale {scale}: data missing under {where}: "
             + "; ".join(missing) + hint
-            + f". Get it with: attnlab data fetch NAME --data-dir DIR (attnlab data list shows "
-            f"which datasets can be fetched), or point ${DATA_ENV} at a folder holding it")
+            + ". Get it with: attnlab data fetch "
+            + " / ".join(d.name for d in exp.datasets if d.status(data_path) is not None)
+            + f" (attnlab data list shows what can be fetched), or point ${DATA_ENV} at a "
+            "folder holding it")
 
 
 def run_experiment(
