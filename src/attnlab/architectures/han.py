@@ -30,9 +30,9 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnlab.architectures._compat import UNSET, renamed
+from attnlab.architectures._packing import run_packed
 from attnlab.core.checks import check_device, check_probability
 from attnlab.mechanisms.attention import Attention
 from attnlab.mechanisms.hierarchical import HierarchicalAttention
@@ -127,11 +127,7 @@ class BiGRUEncoder(nn.Module):
         rows = (lengths > 0).nonzero().squeeze(1)
         if rows.numel() == 0:
             return out
-        packed = pack_padded_sequence(
-            x[rows], lengths[rows].cpu(), batch_first=True, enforce_sorted=False
-        )
-        encoded, _ = self.gru(packed)
-        encoded, _ = pad_packed_sequence(encoded, batch_first=True, total_length=length)
+        encoded, _ = run_packed(self.gru, x[rows], lengths[rows])
         return out.index_copy(0, rows, encoded)
 
 

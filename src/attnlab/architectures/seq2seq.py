@@ -62,9 +62,9 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnlab.architectures._compat import UNSET, renamed
+from attnlab.architectures._packing import run_packed
 from attnlab.architectures.decoding import (
     DecodeOutput,
     beam_search,
@@ -390,16 +390,9 @@ class Seq2Seq(nn.Module):
     def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
         """Run the encoder on packed sequences; build the decoder's initial state."""
         src, mask = self._check_src(src, src_lengths)
-        batch, s_len = src.shape
+        batch = src.shape[0]
         embedded = self.dropout(self.src_embed(src))  # (b, s, m)
-        if batch == 0:  # nothing to pack: the RNN runs on the empty batch as is
-            memory, final = self.encoder(embedded)
-        else:
-            packed = pack_padded_sequence(
-                embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False
-            )
-            outputs, final = self.encoder(packed)
-            memory, _ = pad_packed_sequence(outputs, batch_first=True, total_length=s_len)
+        memory, final = run_packed(self.encoder, embedded, src_lengths)  # (b, s, e)
         h_n = final[0] if isinstance(final, tuple) else final  # (layers * dirs, b, h)
         if self.bidirectional:
             summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (b, 2h): last layer, fwd + bwd

@@ -104,6 +104,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     for exp in experiments:
         missing = exp.data_missing(data_dir)
         fallbacks = {s: exp.data_fallbacks(data_dir, s) for s in SCALES}
+        expected = {s: expected_seconds(exp.name, s, exp.cpu_time) for s in SCALES}
         rows.append({
             "name": exp.name,
             "claim": exp.claim,
@@ -112,9 +113,8 @@ def cmd_experiments(args: argparse.Namespace) -> int:
             "data_missing": missing,
             "data_fallbacks": {s: f for s, f in fallbacks.items() if f},
             "datasets": [d.name for d in exp.datasets],
-            "cpu_time_s": {s: expected_seconds(exp.name, s, exp.cpu_time)[0] for s in SCALES},
-            "cpu_time_measured": {s: expected_seconds(exp.name, s, exp.cpu_time)[1]
-                                  for s in SCALES},
+            "cpu_time_s": {s: expected[s][0] for s in SCALES},
+            "cpu_time_measured": {s: expected[s][1] for s in SCALES},
             "targets": [t.to_dict() for t in exp.targets],
         })
     if args.json:

@@ -657,18 +657,17 @@ def _finish(
                     )
             except Exception as plot_error:  # a broken plot must not lose the metrics either
                 ctx.logger.warning("no learning-curve plot: %s", plot_error)
+    sources = dict(run.meta.get("data_sources") or {})
     if status == "finished":
         atomic_write_json(run.path / METRICS_FILE, metrics)
-        sources = dict(run.meta.get("data_sources") or {})
         for requirement in exp.datasets:  # present but left unread: not "real"
             if requirement.used_metric is not None and metrics.get(requirement.used_metric) == 0:
                 sources[requirement.name] = "not used by this run"
-        if sources != run.meta.get("data_sources"):
-            run.update_meta(data_sources=sources)
         if not keep_checkpoints:
             _prune_checkpoints(run.path / "checkpoints")
     checks = check_targets(exp.targets, metrics, scale=scale)
     run.update_meta(
+        data_sources=sources,
         status=status,
         error=error,
         finished=now_iso(),

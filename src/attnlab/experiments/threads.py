@@ -21,12 +21,10 @@ small is reported as not shown rather than met.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import torch
+from attnlab.bench.timing import num_threads
 
 __all__ = ["ThreadPolicy", "available_cores", "resolve_threads", "use_threads"]
 
@@ -86,19 +84,6 @@ def resolve_threads(threads: int | None, scale: str) -> ThreadPolicy:
     return ThreadPolicy(max(1, available_cores() // local), "default: the available cores")
 
 
-@contextlib.contextmanager
-def use_threads(threads: int) -> Iterator[None]:
-    """Set torch's intra-op thread count for a block and restore it afterwards.
-
-    Example:
-        >>> with use_threads(1):
-        ...     torch.get_num_threads()
-        1
-    """
-    threads = _positive(threads, "threads")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+#: Run a block with a given torch thread count and restore the previous one afterwards (the
+#: bench's context manager: one implementation for runs and benchmarks).
+use_threads = num_threads
