@@ -1,10 +1,11 @@
 """save_pretrained / from_pretrained: the Hub folder layout (config.json + model.safetensors),
 exact round trips for every registered mechanism and every architecture, and clear refusals.
 
-Every module is saved, loaded and compared: the state dicts bit-identical (names, dtypes,
-values) and the outputs in eval mode identical on the example inputs. The modules are built
-inside ``recording_init_args()`` (their constructor arguments recorded) and, separately, as
-users build them, where the arguments are read back from attributes: that must round-trip
+Every module is built as users build it, ``Cls(...)`` with no recording block, run once in
+training mode (as a trained model has been), saved, loaded and compared: the state dicts
+bit-identical (names, dtypes, values) and the outputs in eval mode identical on the example
+inputs. The constructor arguments come from the record every module class of attnlab makes at
+construction; without it (a module of another package), from attributes: that must round-trip
 exactly or be refused, never give a different module.
 """
 
@@ -15,6 +16,7 @@ import json
 import pickle
 import struct
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,25 @@ import torch
 from torch import Tensor, nn
 
 import attnlab
+import attnlab.architectures
+import attnlab.vision
+from attnlab.architectures import (
+    Seq2Seq,
+    SpatialTransformerClassifier,
+    TransformerDecoder,
+    TransformerEncoder,
+)
+from attnlab.architectures.stn_classifiers import CNN, FCN
 from attnlab.core.init_args import (
+    RECORD_ATTRIBUTE,
+    AttnModule,
     ConfigError,
+    _attnlab_module_classes,
     build,
     decode_value,
     encode_value,
     init_config,
+    is_recorded,
     recording_init_args,
     remember_init,
 )
@@ -41,20 +56,105 @@ from attnlab.core.serialization import (
     save_pretrained,
 )
 from attnlab.mechanisms import AdditiveAttention, Attention, FeatureWiseAttention
-from attnlab.vision import ECA, SCSE, SqueezeExcitation
+from attnlab.vision import (
+    ECA,
+    SCSE,
+    BNInception,
+    Bottleneck,
+    ContextOnly,
+    ConvLocalisation,
+    GatherExcite,
+    GridGenerator,
+    InceptionModule,
+    MLPLocalisation,
+    ParallelSpatialTransformers,
+    PreActBottleneck,
+    PreActResNet,
+    ResNet,
+    SequentialSpatialTransformers,
+    SpatialTransformer,
+    SqueezeExcitation,
+    ThinPlateSplineGrid,
+)
 from reliability.test_devices import ARCHITECTURES
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
 Example = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]
+
+
+def _stn(grid: str | GridGenerator = "affine", *, num_params: int = 6) -> SpatialTransformer:
+    """A spatial transformer over ``(B, 1, 8, 8)`` images with an MLP localisation."""
+    return SpatialTransformer(MLPLocalisation(64, num_params, hidden_dims=(8,)), grid=grid)
+
+
+def _images(channels: int, size: int) -> tuple[Tensor, ...]:
+    return (torch.randn(2, channels, size, size),)
+
+
+# The vision models and the parts of the architectures that no registry entry builds: the
+# SE-ResNet family, SE-Inception, the STN classifiers, every grid, the Transformer stacks, and
+# modules given to a constructor (an STN's localisation, a Seq2Seq's attention).
+MORE: dict[str, Callable[[], Example]] = {
+    "se_resnet": lambda: (ResNet((1, 1, 1, 1), num_classes=3, reduction=16), _images(3, 32), {}),
+    "se_preact_resnet": lambda: (PreActResNet(8, num_classes=3, reduction=4), _images(3, 8), {}),
+    "se_preact_bottleneck_resnet": lambda: (
+        PreActResNet(11, bottleneck=True, num_classes=3, reduction=4), _images(3, 8), {}
+    ),
+    "se_bottleneck": lambda: (Bottleneck(32, 8, reduction=4, position="identity"),
+                              _images(32, 6), {}),
+    "se_preact_bottleneck": lambda: (PreActBottleneck(16, 8, stride=2, reduction=4),
+                                     _images(16, 6), {}),
+    "se_inception_module": lambda: (
+        InceptionModule(16, 8, 4, 8, 4, 8, pool="avg", pool_proj=8, reduction=4),
+        _images(16, 7), {},
+    ),
+    "se_bn_inception": lambda: (BNInception(num_classes=3, reduction=16),
+                                (torch.randn(1, 3, 64, 64),), {}),
+    "context_only": lambda: (ContextOnly(ECA(16, kernel_size=3)), _images(16, 4), {}),
+    "stn_fcn_classifier": lambda: (
+        SpatialTransformerClassifier(_stn(), FCN(1, (8, 8), 3, hidden_dims=(8, 8))),
+        _images(1, 8), {},
+    ),
+    "stn_cnn_classifier": lambda: (
+        SpatialTransformerClassifier(
+            SpatialTransformer(ConvLocalisation(1, 6, input_size=(16, 16), channels=(4, 4),
+                                                kernel_size=3, hidden_dim=8, downsample=1)),
+            CNN(1, (16, 16), 3, channels=(4, 6), kernel_sizes=(3, 3)),
+        ),
+        _images(1, 16), {},
+    ),
+    "parallel_stn_classifier": lambda: (
+        SpatialTransformerClassifier(ParallelSpatialTransformers([_stn(), _stn()]),
+                                     FCN(2, (8, 8), 3, hidden_dims=(8, 8))),
+        _images(1, 8), {},
+    ),
+    "every_grid": lambda: (
+        SequentialSpatialTransformers([
+            _stn("translation", num_params=2), _stn("attention", num_params=3),
+            _stn("similarity", num_params=4), _stn("projective", num_params=8),
+            _stn(ThinPlateSplineGrid((3, 3)), num_params=18),
+        ]),
+        _images(1, 8), {},
+    ),
+    "transformer_encoder": lambda: (TransformerEncoder(2, 8, 2, 12, dropout=0.0),
+                                    (torch.randn(2, 5, 8),), {}),
+    "transformer_decoder": lambda: (TransformerDecoder(1, 8, 2, 12, dropout=0.0, norm_first=True),
+                                    (torch.randn(2, 4, 8), torch.randn(2, 5, 8)), {}),
+    "seq2seq_given_an_attention_module": lambda: (
+        Seq2Seq(9, 7, embed_dim=5, hidden_dim=6, attention=AdditiveAttention(6, 6, hidden_dim=4)),
+        (torch.randint(1, 9, (2, 5)), torch.tensor([5, 3]), torch.randint(1, 7, (2, 4))), {},
+    ),
+}
 BUILDERS: dict[str, Callable[[], Example]] = {
     **{entry.name: entry.example for entry in attnlab.list_mechanisms()},
     **ARCHITECTURES,
+    **MORE,
 }
 MECHANISMS = [entry.name for entry in attnlab.list_mechanisms()]
 
-# Built from attributes alone, these round-trip without recorded arguments: the common case
-# of a module built directly and saved, pinned so that it keeps working.
+# Without a record (a module of another package, or one pickled before modules recorded their
+# arguments), these rebuild from their attributes alone: pinned so that the fallback keeps working.
 READ_FROM_ATTRIBUTES = {
     "alternating_coattention", "attention_over_attention", "attention_via_attention", "cbam",
     "contextual_meta_embedding", "dot", "eca", "feature_wise", "gather_excite", "general",
@@ -65,11 +165,8 @@ READ_FROM_ATTRIBUTES = {
 }
 
 
-def _example(name: str, *, record: bool) -> Example:
+def _example(name: str) -> Example:
     torch.manual_seed(0)  # the same inputs (and a fresh generator argument) on every call
-    if record:
-        with recording_init_args():
-            return BUILDERS[name]()
     return BUILDERS[name]()
 
 
@@ -97,55 +194,96 @@ def _assert_same_state(a: nn.Module, b: nn.Module) -> None:
         assert torch.equal(sa[key], sb[key]), key
 
 
-def _round_trip(name: str, folder: Path, *, record: bool) -> None:
-    module, args, kwargs = _example(name, record=record)
+def _forget_records(module: nn.Module) -> None:
+    for sub in module.modules():
+        sub.__dict__.pop(RECORD_ATTRIBUTE, None)
+
+
+def _round_trip(name: str, folder: Path, *, record: bool = True) -> None:
+    module, args, kwargs = _example(name)
+    if not record:
+        _forget_records(module)
+    with torch.no_grad():
+        module.train()(*args, **kwargs)  # as in training: running statistics, caches
     module.eval()
     save_pretrained(module, folder)
     loaded = from_pretrained(folder, cls=type(module))
     assert type(loaded) is type(module) and not loaded.training
     _assert_same_state(module, loaded)
-    _, args, kwargs = _example(name, record=False)
+    _, args, kwargs = _example(name)
     with torch.no_grad():
         expected = module(*args, **kwargs)
-    _, args, kwargs = _example(name, record=False)
+    _, args, kwargs = _example(name)
     with torch.no_grad():
         _assert_identical(loaded(*args, **kwargs), expected)
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_round_trip_is_exact(name: str, tmp_path: Path) -> None:
-    _round_trip(name, tmp_path, record=True)
+def test_built_directly_the_round_trip_is_exact(name: str, tmp_path: Path) -> None:
+    _round_trip(name, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_arguments_read_from_attributes_round_trip_or_are_refused(name: str,
-                                                                   tmp_path: Path) -> None:
+def test_without_a_record_attributes_round_trip_or_are_refused(name: str,
+                                                                tmp_path: Path) -> None:
     if name in READ_FROM_ATTRIBUTES:
         _round_trip(name, tmp_path, record=False)
         return
     # the others keep some argument under another name, or not at all: refused before
     # anything is written (or, once they expose it, exact)
-    cls = type(_example(name, record=False)[0])
+    cls = type(_example(name)[0])
     try:
         _round_trip(name, tmp_path, record=False)
     except ConfigError as error:
         assert str(error).startswith(f"cannot save {cls.__name__}")
-        assert "recording_init_args" in str(error)
+        assert "config=" in str(error)
         assert not (tmp_path / CONFIG_NAME).exists()
+
+
+def _public_module_classes() -> set[type]:
+    classes = set()
+    for package in (attnlab.architectures, attnlab.vision):
+        for name in package.__all__:
+            value = getattr(package, name)
+            if isinstance(value, type) and issubclass(value, nn.Module):
+                classes.add(value)
+    return classes
 
 
 def test_the_sweep_covers_every_mechanism_and_architecture() -> None:
     assert set(MECHANISMS) <= set(BUILDERS) and set(ARCHITECTURES) <= set(BUILDERS)
     assert len(MECHANISMS) >= 25 and len(ARCHITECTURES) >= 10
     assert set(BUILDERS) >= READ_FROM_ATTRIBUTES
+    built: set[type] = set()
+    for name in BUILDERS:
+        built.update(type(m) for m in _example(name)[0].modules())
+    abstract = {GridGenerator}
+    missing = _public_module_classes() - built - abstract
+    assert not missing, sorted(c.__name__ for c in missing)
+
+
+def test_every_module_class_of_the_package_records_its_arguments() -> None:
+    classes = list(_attnlab_module_classes())
+    assert len(classes) >= 60
+    plain = [c.__qualname__ for c in classes
+             if not getattr(c.__dict__["__init__"], "_attnlab_records_init", False)]
+    assert not plain
+    # by deriving from AttnModule: torch's nn.Module itself is left as it is
+    assert all(issubclass(c, AttnModule) for c in classes)
+    assert "__init_subclass__" not in nn.Module.__dict__
+    # built directly, inside another module, or by a factory: all recorded
+    se = SqueezeExcitation(32, reduction=4, gate="tanh")
+    assert init_config(se) == {"channels": 32, "reduction": 4, "gate": "tanh"}
+    scse = SCSE(16, reduction=4)
+    assert init_config(scse.channel) == {"channels": 16, "reduction": 4}
+    assert is_recorded(attnlab.create("dot", query_dim=4))
+    assert is_recorded(AdditiveAttention(4, 6).score)
 
 
 def test_config_names_the_class_and_its_arguments(tmp_path: Path) -> None:
-    # the gate's name is no attribute called ``gate``: built directly, the module is refused
-    with pytest.raises(ConfigError, match="gate_name: 'tanh' in the module, 'sigmoid' rebuilt"):
-        save_pretrained(SqueezeExcitation(64, reduction=8, gate="tanh"), tmp_path)
-    save_pretrained(build(SqueezeExcitation, 64, reduction=8, gate="tanh"), tmp_path)
+    # the gate's name is kept in no attribute called ``gate``: the record says it
+    save_pretrained(SqueezeExcitation(64, reduction=8, gate="tanh"), tmp_path)
     config = json.loads((tmp_path / CONFIG_NAME).read_text())
     assert config["_attnlab_class"] == "attnlab.vision.squeeze_excitation:SqueezeExcitation"
     assert config["_attnlab_version"] == attnlab.__version__
@@ -158,7 +296,7 @@ def test_config_names_the_class_and_its_arguments(tmp_path: Path) -> None:
 
 
 def test_a_loaded_module_saves_to_the_same_bytes(tmp_path: Path) -> None:
-    module, *_ = _example("spatial_transformer", record=True)
+    module, *_ = _example("spatial_transformer")
     save_pretrained(module, tmp_path / "a")
     save_pretrained(from_pretrained(tmp_path / "a"), tmp_path / "b")
     for name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -203,7 +341,7 @@ def test_a_hub_snapshot_folder_laid_out_by_hand_loads(tmp_path: Path) -> None:
 
 
 def test_nothing_is_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module, *_ = _example("seq2seq", record=True)
+    module, *_ = _example("seq2seq")
     save_pretrained(module, tmp_path)
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
@@ -220,9 +358,8 @@ def test_nothing_is_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_tied_weights_are_stored_once_and_stay_tied(tmp_path: Path) -> None:
-    with recording_init_args():
-        model = attnlab.Transformer(9, 9, dim=8, num_heads=2, num_layers=1, hidden_dim=12,
-                                    share_embeddings=True, tie_output=True)
+    model = attnlab.Transformer(9, 9, dim=8, num_heads=2, num_layers=1, hidden_dim=12,
+                                share_embeddings=True, tie_output=True)
     save_pretrained(model, tmp_path)
     names = set(_safetensors_header(tmp_path / WEIGHTS_NAME)) - {"__metadata__"}
     assert "src_embedding.weight" in names and "tgt_embedding.weight" not in names
@@ -278,27 +415,43 @@ def test_a_wrong_guess_is_refused_with_the_differences(tmp_path: Path) -> None:
     assert not tmp_path.joinpath(CONFIG_NAME).exists()
 
 
-def test_explicit_config_saves_a_module_that_hides_its_arguments(tmp_path: Path) -> None:
+def test_explicit_config_is_used_as_given(tmp_path: Path) -> None:
     torch.manual_seed(0)
     module = AdditiveAttention(4, 6, hidden_dim=8)
-    with pytest.raises(ConfigError, match="score.hidden_dim: 8 in the module, 4 rebuilt"):
-        save_pretrained(module, tmp_path)
     save_pretrained(module, tmp_path, config={"query_dim": 4, "key_dim": 6, "hidden_dim": 8,
                                               "device": "cpu"})
     assert "device" not in json.loads((tmp_path / CONFIG_NAME).read_text())
     _assert_same_state(module, from_pretrained(tmp_path))
 
 
+def test_a_module_changed_after_it_was_built_is_read_from_attributes_or_refused(
+    tmp_path: Path,
+) -> None:
+    ge = GatherExcite(extent=2)
+    ge.extent = 4  # the record says 2; the attribute named after the argument says 4
+    save_pretrained(ge, tmp_path / "ge")
+    assert json.loads((tmp_path / "ge" / CONFIG_NAME).read_text())["extent"] == 4
+    assert from_pretrained(tmp_path / "ge", cls=GatherExcite).extent == 4
+    se = SqueezeExcitation(16, reduction=4)
+    se.fc1 = nn.Linear(16, 3)  # no argument builds this
+    with pytest.raises(ConfigError, match=r"(?s)arguments recorded, \{'channels': 16, "
+                                          r"'reduction': 4\}, it differs.*fc1\.weight: "
+                                          r"torch\.float32 \(3, 16\) in the module"):
+        save_pretrained(se, tmp_path / "se")
+    assert not (tmp_path / "se").exists()
+
+
 def test_build_records_only_what_was_passed() -> None:
     se = build(SqueezeExcitation, 32, reduction=4, device="cpu")
     assert init_config(se) == {"channels": 32, "reduction": 4}
     assert init_config(copy.deepcopy(se)) == {"channels": 32, "reduction": 4}
+    assert init_config(SqueezeExcitation(32, 4, device="cpu")) == {"channels": 32,
+                                                                    "reduction": 4}
 
 
 def test_functions_and_nested_modules_are_encoded(tmp_path: Path) -> None:
-    with recording_init_args():
-        module = FeatureWiseAttention(5, hidden_dim=6, activation=torch.tanh)
-        stn, *_ = BUILDERS["spatial_transformer"]()
+    module = FeatureWiseAttention(5, hidden_dim=6, activation=torch.tanh)
+    stn, *_ = BUILDERS["spatial_transformer"]()
     save_pretrained(module, tmp_path / "fw")
     config = json.loads((tmp_path / "fw" / CONFIG_NAME).read_text())
     assert config["activation"] == {"_attnlab_function": "torch:tanh"}
@@ -308,15 +461,131 @@ def test_functions_and_nested_modules_are_encoded(tmp_path: Path) -> None:
     assert config["localisation"]["_attnlab_class"] == (
         "attnlab.vision.spatial_transformer:MLPLocalisation"
     )
+    # a list of modules: a list of nested configs, each from its own record
+    stns, *_ = _example("parallel_stn_classifier")
+    save_pretrained(stns, tmp_path / "parallel")
+    config = json.loads((tmp_path / "parallel" / CONFIG_NAME).read_text())
+    nested = config["transformer"]["transformers"]
+    assert [t["localisation"]["num_params"] for t in nested] == [6, 6]
 
 
 def test_values_without_a_json_form_are_named(tmp_path: Path) -> None:
-    module = build(FeatureWiseAttention, 5, activation=lambda x: x)
+    module = FeatureWiseAttention(5, activation=lambda x: x)
     with pytest.raises(ConfigError, match=r"activation: .*lambda"):
         save_pretrained(module, tmp_path)
     assert not any(tmp_path.iterdir())
     with pytest.raises(ConfigError, match=r"^x: a tensor argument"):
         encode_value(torch.zeros(2), "x")
+    # a module of another package that no argument rebuilds: named by the argument's path
+    named = nn.Sequential(OrderedDict(flatten=nn.Flatten(), regression=nn.Linear(64, 6)))
+    with pytest.raises(ConfigError, match=r"localisation: an nn\.Sequential with named children "
+                                          r"\(flatten, regression\) cannot be written"):
+        save_pretrained(SpatialTransformer(named), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_torch_containers_are_written_as_their_parts(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    stn = SpatialTransformer(nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(),
+                                           nn.Linear(8, 6)))
+    save_pretrained(stn, tmp_path / "stn")
+    config = json.loads((tmp_path / "stn" / CONFIG_NAME).read_text())
+    parts = config["localisation"]["_attnlab_args"]
+    assert [p["_attnlab_class"].split(":")[1] for p in parts] == ["Flatten", "Linear", "ReLU",
+                                                                  "Linear"]
+    assert parts[1] == {"_attnlab_class": "torch.nn.modules.linear:Linear", "in_features": 64,
+                        "out_features": 8}
+    loaded = from_pretrained(tmp_path / "stn", cls=SpatialTransformer)
+    _assert_same_state(stn, loaded)
+    image = torch.randn(2, 1, 8, 8)
+    _assert_identical(loaded(image), stn.eval()(image))
+    # a loaded module saves again to the same files
+    save_pretrained(loaded, tmp_path / "again")
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        assert (tmp_path / "stn" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    # a whole model that is a container, with a list and a dict of modules inside
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4),
+        nn.ModuleList([SqueezeExcitation(4, reduction=2)]),
+        nn.ModuleDict({"pool": nn.AdaptiveAvgPool2d(1)}),
+    )
+    save_pretrained(model, tmp_path / "model")
+    again = from_pretrained(tmp_path / "model", cls=nn.Sequential)
+    assert again[0].bias is None and isinstance(again[2][0], SqueezeExcitation)
+    assert isinstance(again[3]["pool"], nn.AdaptiveAvgPool2d)
+    _assert_same_state(model, again)
+    with pytest.raises(ConfigError, match=r"refusing to import 'torch\.nn\.modules\.container:"
+                                          r"Sequential'"):
+        from_pretrained(tmp_path / "model")  # by its path alone: only attnlab classes
+
+
+class _Scaled(AttnModule):
+    """A module of the package (by its module name) that takes a tensor argument."""
+
+    __module__ = "attnlab._pretrained_test"
+
+    def __init__(self, weights: Tensor, *, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(weights.clone() / temperature)
+
+
+class _Wider(_Scaled):
+    """A subclass with its own constructor: its arguments, not the parent's, are recorded."""
+
+    __module__ = "attnlab._pretrained_test"
+
+    def __init__(self, width: int, *, factor: float = 2.0) -> None:
+        super().__init__(torch.ones(width), temperature=1 / factor)
+
+
+def test_classes_of_the_package_record_the_outermost_call_only() -> None:
+    wider = _Wider(3, factor=4.0)
+    assert init_config(wider) == {"width": 3, "factor": 4.0}
+    assert torch.equal(wider.scale, torch.full((3,), 4.0))
+    # the tensor is an argument: refused, the argument named
+    with pytest.raises(ConfigError, match=r"the arguments recorded: weights: a tensor argument "
+                                          r"cannot be saved"):
+        save_pretrained(_Scaled(torch.ones(2)), Path("never-written"))
+    assert not Path("never-written").exists()
+
+
+class _UserSE(SqueezeExcitation):
+    """A subclass outside the package, without a constructor of its own."""
+
+
+class _UserAttention(AdditiveAttention):
+    """A subclass outside the package with its own constructor (which does not record)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, dim, hidden_dim=3)
+        self.dim = dim
+
+
+def test_subclasses_outside_the_package(tmp_path: Path) -> None:
+    se = _UserSE(8, reduction=2, gate="tanh")  # the parent's constructor records
+    assert init_config(se) == {"channels": 8, "reduction": 2, "gate": "tanh"}
+    save_pretrained(se, tmp_path / "se")
+    assert from_pretrained(tmp_path / "se", cls=_UserSE).gate_name == "tanh"
+    user = _UserAttention(4)  # nothing recorded: the attributes say ``dim``
+    assert not is_recorded(user)
+    save_pretrained(user, tmp_path / "user")
+    _assert_same_state(user, from_pretrained(tmp_path / "user", cls=_UserAttention))
+
+
+def test_recorded_modules_pickle_copy_compile_and_export(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    se = SqueezeExcitation(8, reduction=2)
+    x = torch.randn(2, 8, 3, 3)
+    for copied in (pickle.loads(pickle.dumps(se)), copy.deepcopy(se)):
+        assert init_config(copied) == {"channels": 8, "reduction": 2}
+        _assert_identical(copied(x), se(x))
+    compiled = torch.compile(se, backend="eager")
+    _assert_identical(compiled(x), se(x))
+    exported = torch.export.export(se.eval(), (x,))
+    _assert_identical(exported.module()(x), se(x))
+    assert isinstance(compiled, nn.Module)
+    save_pretrained(compiled, tmp_path)
+    _assert_same_state(se, from_pretrained(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -329,10 +598,10 @@ def test_json_values_round_trip(value: Any) -> None:
     assert decoded == value and type(decoded) is type(value)
 
 
-def test_recording_is_undone_after_the_block() -> None:
+def test_the_recording_block_is_kept_and_changes_nothing() -> None:
     before = SqueezeExcitation.__init__
     with recording_init_args(), recording_init_args():
-        assert SqueezeExcitation.__init__ is not before
+        assert SqueezeExcitation.__init__ is before  # the class records already
         inside = SCSE(16, reduction=4)
     assert SqueezeExcitation.__init__ is before
     assert init_config(inside) == {"channels": 16, "reduction": 4}

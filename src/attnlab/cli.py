@@ -3,8 +3,8 @@
 ``attnlab list`` prints the registered mechanisms with their survey tags; ``attnlab demo`` trains a
 tiny attention model on generated data and shows what its attention learned. ``attnlab
 experiments``, ``run``, ``reproduce`` and ``report`` list, run and report the reproduced claims
-(:mod:`attnlab.experiments`). ``attnlab bench`` times attnlab against its peers
-(:mod:`attnlab.bench`).
+(:mod:`attnlab.experiments`); ``attnlab explain`` shows where a finished run's model attends on
+new input. ``attnlab bench`` times attnlab against its peers (:mod:`attnlab.bench`).
 """
 
 from __future__ import annotations
@@ -172,13 +172,53 @@ def _add_data_parser(sub: Any) -> None:
     p_data.set_defaults(func=_cmd_data)
 
 
+def _cmd_results(args: argparse.Namespace) -> int:
+    from attnlab.report.records import cmd_results
+
+    return cmd_results(args)
+
+
+def _add_results_parser(sub: Any) -> None:
+    """The ``results`` command: record finished runs and make the results table from them."""
+    p_results = sub.add_parser(
+        "results",
+        help="record finished runs (small committed files) and make the results table",
+        description="A record keeps a finished run's config, environment, metrics, times and "
+        "verdicts (no checkpoints or data), one file per run under --records. The README's "
+        "results table is generated from the records.",
+    )
+    results_sub = p_results.add_subparsers(dest="results_command", metavar="ACTION",
+                                           required=True)
+    p_record = results_sub.add_parser("record", help="record finished runs")
+    p_record.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                          help="a run folder, or a reproduce folder (each finished experiment)")
+    p_table = results_sub.add_parser("table", help="the results table from the records")
+    p_table.add_argument("--readme", default=None, metavar="FILE",
+                         help="rewrite the table between the markers in FILE instead of printing")
+    p_table.add_argument("--check", action="store_true",
+                         help="with --readme: write nothing; exit 1 if FILE's table is stale")
+    p_table.add_argument("--detail", action="store_true",
+                         help="one row per target (default: one row per run, headline first)")
+    for p in (p_record, p_table):
+        p.add_argument("--records", default="results", metavar="DIR",
+                       help="records folder (default: ./results)")
+    p_results.set_defaults(func=_cmd_results)
+
+
+# attnlab.report.checks.ALL_SCALES is the authority (a test keeps the two equal); spelled out
+# here so that --help imports nothing heavy.
+_SCALES = ("smoke", "quick", "full", "paper")
+
+
 def _add_run_options(parser: argparse.ArgumentParser, *, default_out: str) -> None:
     """Options shared by ``run`` and ``reproduce``."""
     parser.add_argument(
         "--scale",
-        choices=("smoke", "quick", "full"),
+        choices=_SCALES,
         default=None,
-        help="smoke: seconds (pipeline check); quick: minutes (default); full: longest schedule "
+        help="smoke: seconds (pipeline check); quick: minutes (default); full: the paper's "
+        "schedule; paper: the paper's protocol with seeds or a significance test, about an "
+        "hour (only the experiments that define it; reproduce skips the others) "
         "(with --resume: the recorded one)",
     )
     parser.add_argument("--seed", type=int, default=None,
@@ -333,6 +373,30 @@ def _add_experiment_parsers(sub: Any) -> None:
     p_report.set_defaults(func=_cmd_report)
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from attnlab.experiments.explain import cmd_explain
+
+    return cmd_explain(args)
+
+
+def _add_explain_parser(sub: Any) -> None:
+    """``attnlab explain``: a finished run's model on new input, as an attention page."""
+    p_explain = sub.add_parser(
+        "explain",
+        help="show where a finished run's model attends on your input (an HTML page)",
+        description="Rebuild the trained model of the finished run RUN_DIR, run it on TEXT and "
+        "write a standalone page where the layer, head and query token are chosen "
+        "interactively. Experiments that support it: vaswani2017_translation. Exit status: "
+        "0 written, 2 the run cannot be explained (the reason is printed).",
+    )
+    p_explain.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
+    p_explain.add_argument("--input", required=True, metavar="TEXT",
+                           help="the input, as plain text (tokenised like the training data)")
+    p_explain.add_argument("--out", default=None, metavar="FILE",
+                           help="HTML file (default RUN_DIR/explain.html)")
+    p_explain.set_defaults(func=_cmd_explain)
+
+
 def _add_bench_parser(sub: Any) -> None:
     """``attnlab bench``: attnlab against its peers."""
     p_bench = sub.add_parser(
@@ -394,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_parser(sub)
     _add_experiment_parsers(sub)
     _add_data_parser(sub)
+    _add_results_parser(sub)
+    _add_explain_parser(sub)
     _add_bench_parser(sub)
     return parser
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import lengths_to_mask
 from attnlab.core.output import AttentionOutput
 from attnlab.mechanisms.attention import AdditiveAttention
@@ -57,7 +58,7 @@ def make_retrieval_batch(
     return keys, values, query, mask, target
 
 
-class RetrievalModel(nn.Module):
+class RetrievalModel(AttnModule):
     """Embeddings + :class:`~attnlab.AdditiveAttention` + a linear read-out of the context."""
 
     def __init__(self, dim: int = 32, hidden_dim: int = 32) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import statistics
+from pathlib import Path
+
 import pytest
 import torch
 
 from attnlab.architectures.han import FlatAttentionNetwork, HierarchicalAttentionNetwork
 from attnlab.data.reuters import ReutersDocument
 from attnlab.experiments.registry import SCALES, get_experiment
+from attnlab.experiments.runner import run_experiment
+from attnlab.experiments.yang2016_han_reuters import PAPER_EPOCHS, PAPER_SEEDS
 from attnlab.experiments.yang2016_han_reuters.config import (
     DataConfig,
     HANReutersConfig,
@@ -21,8 +28,12 @@ from attnlab.experiments.yang2016_han_reuters.run import (
     _heatmap_documents,
     batch_cross_entropy,
     build_model,
+    combine_seeds,
     draw_document,
 )
+from attnlab.report.checks import check_targets
+from attnlab.report.verdicts import judge_target
+from helpers import require_smoke_data
 
 SIZES = ModelConfig(embed_dim=8, hidden_dim=5, attention_dim=6)
 
@@ -127,10 +138,92 @@ def test_scales_and_config_validation() -> None:
     assert configs["full"].model == ModelConfig(200, 50, 100)  # section 3.3 sizes
     assert configs["quick"].data.train_size < 5870 and configs["smoke"].optim.epochs == 1
     assert {t.metric for t in exp.targets} == {"han_minus_flat/accuracy_pct",
-                                                "han/test_accuracy_pct"}
+                                                "han/test_accuracy_pct",
+                                                "han_minus_flat/accuracy_pct_mean"}
     with pytest.raises(ValueError, match="rule"):
         DataConfig(rule="last")
     with pytest.raises(ValueError, match="optimizer"):
         OptimConfig(optimizer="rmsprop")
     with pytest.raises(ValueError, match="heatmap_docs"):
         HANReutersConfig(heatmap_docs=0)
+    with pytest.raises(ValueError, match="seeds"):
+        HANReutersConfig(seeds=0)
+
+
+def test_paper_scale_is_the_full_protocol_over_seeds() -> None:
+    exp = get_experiment("yang2016_han_reuters")
+    paper, full = exp.make_config("paper"), exp.make_config("full")
+    assert paper.seeds == PAPER_SEEDS >= 3 and full.seeds == 1
+    assert paper.data == full.data and paper.data.train_size == paper.data.test_size == 0
+    assert paper.model == ModelConfig(200, 50, 100)  # section 3.3 sizes
+    assert paper.optim == dataclasses.replace(full.optim, epochs=PAPER_EPOCHS)
+    by_metric = {t.metric: t for t in exp.targets}
+    assert by_metric["han_minus_flat/accuracy_pct_mean"].scales == ("paper",)
+    assert "paper" not in by_metric["han_minus_flat/accuracy_pct"].scales
+    assert "paper" in by_metric["han/test_accuracy_pct"].scales
+
+
+def _seed_metrics(han: float, flat: float) -> dict[str, float]:
+    return {"han/test_accuracy_pct": han, "flat/test_accuracy_pct": flat,
+            "han_minus_flat/accuracy_pct": han - flat, "han/train_s": 10.0,
+            "flat/train_s": 12.0, "han/best_epoch": 3.0}
+
+
+def test_combine_seeds_against_a_literal_mean_and_std() -> None:
+    accuracies = [(90.0, 89.0), (92.5, 90.0), (91.0, 91.5)]
+    combined = combine_seeds([_seed_metrics(h, f) for h, f in accuracies])
+    n = len(accuracies)
+    for name, values in (("han/test_accuracy_pct", [h for h, _ in accuracies]),
+                         ("flat/test_accuracy_pct", [f for _, f in accuracies]),
+                         ("han_minus_flat/accuracy_pct", [h - f for h, f in accuracies])):
+        mean = sum(values) / n
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        assert combined[name] == pytest.approx(mean)
+        assert combined[name + "_std"] == pytest.approx(std)
+        for k, value in enumerate(values):
+            assert combined[f"seed{k}/{name}"] == value
+    assert combined["han_minus_flat/accuracy_pct_mean"] == pytest.approx((1.0 + 2.5 - 0.5) / 3)
+    assert combined["han/train_s"] == 30.0 and combined["han/best_epoch"] == 3.0
+    single = combine_seeds([_seed_metrics(90.0, 89.0)])
+    assert single["han_minus_flat/accuracy_pct_mean"] == single["han_minus_flat/accuracy_pct"]
+    assert not [k for k in single if k.endswith("_std") or k.startswith("seed")]
+    with pytest.raises(ValueError, match="per_seed"):
+        combine_seeds([])
+
+
+@pytest.mark.parametrize(
+    ("gaps", "verdict"),
+    [([1.0, 1.2, 0.8], "met"),           # mean 1.0, std 0.2: clear of 0
+     ([1.5, -0.5, 0.5], "not shown"),    # mean 0.5, std 1.0: within the spread
+     ([-1.0, -1.2, -0.8], "missed")],
+)
+def test_paper_target_is_judged_against_the_seed_spread(gaps: list[float], verdict: str) -> None:
+    exp = get_experiment("yang2016_han_reuters")
+    metrics = combine_seeds([_seed_metrics(90.0 + g, 90.0) for g in gaps])
+    metrics["seeds"] = float(len(gaps))
+    target = next(t for t in exp.targets if t.metric == "han_minus_flat/accuracy_pct_mean")
+    (check,) = check_targets([target], metrics, scale="paper")
+    judged = judge_target(check, metrics)
+    assert judged.verdict == verdict
+    assert judged.spread.floor == pytest.approx(statistics.stdev(gaps))
+    assert "(3 seeds)" in judged.spread.text
+
+
+def test_several_seeds_in_one_run(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    require_smoke_data("yang2016_han_reuters")
+    result = run_experiment("yang2016_han_reuters", scale="smoke", overrides=["seeds=2"],
+                            out=tmp_path / "run", progress=False, quiet=True)
+    assert result.status == "finished", result.error
+    m = result.metrics
+    assert m["seeds"] == 2
+    for name in ("han/test_accuracy_pct", "flat/test_accuracy_pct"):
+        assert m[name] == pytest.approx((m[f"seed0/{name}"] + m[f"seed1/{name}"]) / 2)
+    for k in range(2):
+        assert m[f"seed{k}/han_minus_flat/accuracy_pct"] == pytest.approx(
+            m[f"seed{k}/han/test_accuracy_pct"] - m[f"seed{k}/flat/test_accuracy_pct"])
+    assert m["han_minus_flat/accuracy_pct_std"] == pytest.approx(abs(
+        m["seed0/han_minus_flat/accuracy_pct"] - m["seed1/han_minus_flat/accuracy_pct"]
+    ) / math.sqrt(2))
+    checkpoints = result.run_dir / "checkpoints"
+    assert {p.name for p in checkpoints.iterdir()} >= {"seed0", "seed1"}

@@ -212,6 +212,62 @@ def test_flow_rows_equal_the_full_matrix_rows() -> None:
                                full[:, [5]])
 
 
+def test_flow_columns_select_input_positions() -> None:
+    attentions = _attentions(2, 4, 2, 6, sharp=4.0, seed=8)
+    full = attention_flow(attentions)
+    torch.testing.assert_close(attention_flow(attentions, columns=[5, 1]), full[:, :, [5, 1]])
+    both = attention_flow(attentions, positions=[2], columns=torch.tensor([-1, 0, 3]))
+    torch.testing.assert_close(both, full[:, [2]][:, :, [5, 0, 3]])
+    one = _attentions(1, 1, 2, 4)  # a single layer: the selected block of A~_1 itself
+    torch.testing.assert_close(attention_flow(one, positions=[3, 1], columns=[0]),
+                               mix_attention(one)[:, 0, [3, 1]][:, :, [0]])
+    assert attention_flow(attentions, columns=[]).shape == (2, 6, 0)
+    with pytest.raises(ValueError, match="columns"):
+        attention_flow(attentions, columns=[6])
+    with pytest.raises(TypeError, match="columns"):
+        attention_flow(attentions, columns=[0.5])  # type: ignore[list-item]
+
+
+def _local_attentions(layers: int, heads: int, length: int, *, seed: int) -> list[Tensor]:
+    """Attention that decays with distance plus a shared first position: unlike dense random
+    maps (whose flows all sit at the source or sink bound), these have interior minimum cuts."""
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.arange(length, dtype=torch.float64)
+    out = []
+    for _ in range(layers):
+        scores = -0.7 * (pos[:, None] - pos[None, :]).abs() + torch.randn(
+            1, heads, length, length, generator=g, dtype=torch.float64)
+        scores[..., 0] += 2.0
+        out.append(torch.softmax(scores, -1))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("kind", ["random", "local"])
+def test_flow_equals_networkx_on_a_larger_layered_graph(seed: int, kind: str) -> None:
+    length, layers = 24, 4
+    if kind == "random":
+        attentions = _attentions(1, layers, 3, length, sharp=6.0, seed=10 + seed)
+    else:
+        attentions = _local_attentions(layers, 3, length, seed=seed)
+    rows = [0, 7, 23] if seed == 0 else [seed + 2, 12 + seed]
+    got = attention_flow(attentions, positions=rows)
+    mixed = mixed_layers_loop(attentions)[0]
+    graph = nx.DiGraph()
+    for l, layer in enumerate(mixed, start=1):
+        for i in range(length):
+            for j in range(length):
+                graph.add_edge((l, i), (l - 1, j), capacity=layer[i][j])
+    expected = torch.tensor(
+        [[nx.maximum_flow_value(graph, (layers, i), (0, j)) for j in range(length)]
+         for i in rows], dtype=torch.float64)
+    torch.testing.assert_close(got[0], expected, rtol=0, atol=1e-12)
+    if kind == "local":  # the case is hard: some flows lie strictly below both end cuts
+        m = mix_attention(attentions)[0]
+        ends = torch.minimum(m[-1, rows].sum(-1)[:, None], m[0].sum(0)[None, :])
+        assert (expected < ends - 1e-3).any()
+
+
 def test_flow_with_a_tolerance_is_a_certified_lower_bound() -> None:
     attentions = _attentions(1, 5, 2, 6, sharp=6.0, seed=5)
     exact = attention_flow(attentions)

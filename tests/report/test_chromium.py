@@ -1,17 +1,15 @@
 """A generated report.html rendered by headless Chromium: its images load and show, and the
 combined page of a reproduce folder fits a 1400-px window with badges that match the metrics.
 
-Chromium is Debian's ``chromium`` package. CI installs it (``.ci/run``); when it is missing here
-the test set-up installs it if it can (root and apt-get), and otherwise the tests skip, saying why.
+Chromium is Debian's ``chromium`` package (see ``chromium.py`` beside this file: when it is
+missing the set-up installs it if it can, and otherwise the tests skip, saying why).
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,60 +18,17 @@ import pytest
 
 from attnlab.report.html import write_report
 from attnlab.report.images import THUMBNAIL_WIDTH
+from report.chromium import require_chromium, run_chromium
 
 pytest.importorskip("matplotlib")
 
-_BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars",
-)
-
-
-def _find() -> str | None:
-    for name in _BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def _install() -> str:
-    """Install Debian's chromium; returns why not when it cannot."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not root"
-    if not shutil.which("apt-get"):
-        return "no apt-get"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, timeout=120,
-                       capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=True,
-                       timeout=300, capture_output=True)
-    except (OSError, subprocess.SubprocessError) as error:
-        return f"apt-get failed ({error})"
-    return ""
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    browser = _find()
-    if browser is None:
-        why = _install()
-        browser = _find()  # another worker may have installed it meanwhile
-        if browser is None:
-            pytest.skip(f"chromium is not installed and cannot be installed here: {why}")
-    return browser
+    return require_chromium()
 
 
 def _run(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    profile = tmp_path / "profile"
-    profile.mkdir(exist_ok=True)
-    return subprocess.run(
-        [browser, *_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
+    return run_chromium(browser, tmp_path, *args)
 
 
 @pytest.fixture

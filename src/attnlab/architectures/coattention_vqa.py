@@ -31,13 +31,15 @@ For bits, ``T`` is the largest number of set bits in the batch (3 for Sort-of-CL
 
 from __future__ import annotations
 
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 
 from attnlab.architectures._packing import run_packed
+from attnlab.core._tracing import is_exporting
 from attnlab.core.checks import check_device, check_tensor
+from attnlab.core.init_args import AttnModule
 from attnlab.mechanisms.coattention import AlternatingCoAttention, ParallelCoAttention
 
 __all__ = [
@@ -102,7 +104,8 @@ def bits_to_tokens(bits: Tensor) -> tuple[Tensor, Tensor]:
             f"{tuple(bits.shape) if isinstance(bits, Tensor) else type(bits).__name__}"
         )
     is_set = bits != 0
-    if not torch.all(is_set == (bits == 1)):
+    # A value check: skipped while tracing (torch.compile, torch.export).
+    if not torch.compiler.is_compiling() and not torch.all(is_set == (bits == 1)):
         raise ValueError("question must hold only 0 and 1 for question_format='bits'")
     # A stable sort of "not set" puts the set bits first, in increasing bit order.
     order = torch.sort((~is_set).to(torch.uint8), dim=1, stable=True).indices  # (b, v)
@@ -110,7 +113,7 @@ def bits_to_tokens(bits: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(mask, order, torch.zeros_like(order)), mask
 
 
-class ConvRegionEncoder(nn.Module):
+class ConvRegionEncoder(AttnModule):
     """A stride-2 CNN whose final feature-map cells, with coordinates, are the image regions.
 
     Santoro et al. 2017, https://arxiv.org/abs/1706.01427, section 4 / appendix D (Sort-of-CLEVR):
@@ -180,7 +183,7 @@ class ConvRegionEncoder(nn.Module):
         return regions
 
 
-class QuestionEncoder(nn.Module):
+class QuestionEncoder(AttnModule):
     """Word embeddings, optionally read by an LSTM or GRU: one feature vector per question part.
 
     Lu et al. 2016, section 3.2: the word level is the embedding ``q^w_t``; the question level
@@ -234,7 +237,8 @@ class QuestionEncoder(nn.Module):
             return self.rnn(embedded) * mask.unsqueeze(-1).to(embedded.dtype)
         lengths = mask.sum(1)
         prefix = torch.arange(mask.shape[1], device=mask.device) < lengths[:, None]
-        if not torch.equal(mask, prefix):
+        # A value check: skipped while tracing (torch.compile, torch.export).
+        if not torch.compiler.is_compiling() and not torch.equal(mask, prefix):
             raise ValueError(
                 "question_mask must mark the words first and the padding at the end when an RNN "
                 "reads the question"
@@ -249,7 +253,7 @@ def _check_choice(value: str, name: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-class _QuestionInput(nn.Module):
+class _QuestionInput(AttnModule):
     """Validates a question in either format and returns ``(tokens, mask)``."""
 
     def __init__(self, question_format: str, vocab_size: int) -> None:
@@ -274,6 +278,10 @@ class _QuestionInput(nn.Module):
                     f"question must be (B, {self.vocab_size}) bits, got {tuple(question.shape)}"
                 )
             tokens, mask = bits_to_tokens(question)
+            if is_exporting():
+                # The tail's length is data: keep all V positions (padding, masked everywhere);
+                # CoAttentionVQA cuts its question weights to the same width at the end.
+                return tokens, mask
             length = max(int(mask.sum(1).max()), 1) if mask.numel() else 1
             return tokens[:, :length], mask[:, :length]  # drop the all-padding tail
         if question.dim() != 2 or question.is_floating_point() or question.dtype == torch.bool:
@@ -281,8 +289,10 @@ class _QuestionInput(nn.Module):
                 f"question must be a (B, T) integer token tensor, got {question.dtype} "
                 f"{tuple(question.shape)}"
             )
-        if question.numel() and (
-            int(question.min()) < 0 or int(question.max()) >= self.vocab_size
+        if (
+            question.numel()
+            and not torch.compiler.is_compiling()  # a value check: skipped while tracing
+            and (int(question.min()) < 0 or int(question.max()) >= self.vocab_size)
         ):
             raise ValueError(f"question tokens must lie in [0, {self.vocab_size})")
         if question_mask is None:
@@ -310,15 +320,29 @@ def _gather_images(regions: Tensor, image_index: Tensor | None, batch: int) -> T
         or image_index.is_floating_point()
     ):
         raise ValueError(f"image_index must be an integer (Bq,) = ({batch},) tensor")
-    if batch and (int(image_index.min()) < 0 or int(image_index.max()) >= regions.shape[0]):
+    if (
+        batch
+        and not torch.compiler.is_compiling()  # a value check: skipped while tracing
+        and (int(image_index.min()) < 0 or int(image_index.max()) >= regions.shape[0])
+    ):
         raise ValueError(f"image_index must lie in [0, {regions.shape[0]})")
     return regions[image_index.long()]
+
+
+def _bits_width(mask: Tensor) -> int:
+    """The width eager mode cuts a bits question's ``mask (B, V)`` to (its most set bits, at
+    least 1), as an integer ``torch.export`` reads from the data at run time."""
+    if mask.numel() == 0:
+        return 1
+    width = cast(int, mask.sum(1).max().clamp_min(1).item())
+    torch._check(width <= mask.shape[1])
+    return width
 
 
 _Output = TypeVar("_Output")
 
 
-class _RegionQuestionModel(nn.Module, Generic[_Output]):
+class _RegionQuestionModel(AttnModule, Generic[_Output]):
     """What both VQA models share: the CNN over image regions, the question encoder, and
     answering from precomputed regions (one image may serve several questions)."""
 
@@ -496,6 +520,9 @@ class CoAttentionVQA(_RegionQuestionModel[CoAttentionVQAOutput]):
         """Co-attend ``regions (Bi, N, D)`` (from :meth:`encode_image`) and the question."""
         image, q_seq, mask = self._encode_inputs(regions, question, question_mask, image_index)
         t = q_seq.shape[1]
+        width = t
+        if self.question_input.question_format == "bits" and is_exporting():
+            width = _bits_width(mask)
         contexts, image_weights, question_weights = [], [], []
         memory_weights = q_seq.new_zeros(q_seq.shape[0], self.num_hops, self.num_hops - 1)
         for hop, coattention in enumerate(self.coattention):
@@ -512,7 +539,7 @@ class CoAttentionVQA(_RegionQuestionModel[CoAttentionVQAOutput]):
         return CoAttentionVQAOutput(
             logits,
             torch.stack(image_weights, dim=1),
-            torch.stack(question_weights, dim=1),
+            torch.stack(question_weights, dim=1)[..., :width],
             memory_weights,
         )
 

@@ -11,8 +11,9 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from attnlab.core.init_args import AttnModule
 from attnlab.mechanisms.graph import (
     GraphAttention,
     GraphAttentionOutput,
@@ -47,7 +48,7 @@ class GATOutput(NamedTuple):
     edge_index: Tensor | None
 
 
-class GAT(nn.Module):
+class GAT(AttnModule):
     """The two-layer GAT of the transductive experiments (Velickovic et al. 2018, section 3.3).
 
     Layer 1: ``num_heads`` heads of ``hidden_dim`` features, concatenated, ELU. Layer 2:

@@ -33,7 +33,10 @@ from torch import Tensor, nn
 
 from attnlab.architectures._compat import UNSET, renamed
 from attnlab.architectures._packing import run_packed
+from attnlab.core._recurrent import masked_rnn
+from attnlab.core._tracing import is_exporting
 from attnlab.core.checks import check_device, check_probability
+from attnlab.core.init_args import AttnModule
 from attnlab.mechanisms.attention import Attention
 from attnlab.mechanisms.hierarchical import HierarchicalAttention
 
@@ -82,7 +85,7 @@ class FlatAttentionOutput(NamedTuple):
     document: Tensor
 
 
-class BiGRUEncoder(nn.Module):
+class BiGRUEncoder(AttnModule):
     """Bidirectional GRU over padded sequences whose valid steps are a prefix (eqs. 1-4, 8-9).
 
     Runs on packed sequences, so padded steps never enter a hidden state; sequences with no
@@ -123,6 +126,10 @@ class BiGRUEncoder(nn.Module):
         """Encode the valid prefix of every sequence; see the class docstring."""
         n, length, _ = x.shape
         lengths = mask.sum(dim=-1)
+        if is_exporting():
+            # No selection of the non-empty rows (its size is data): every row, stepwise; rows of
+            # length 0 come out as zeros, as below.
+            return masked_rnn(self.gru, x, lengths)[0]
         out = x.new_zeros(n, length, 2 * self.hidden_dim)
         rows = (lengths > 0).nonzero().squeeze(1)
         if rows.numel() == 0:
@@ -146,7 +153,11 @@ def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, pad_inde
     check_device(tokens, "tokens", ("", module))
     if mask is not None and isinstance(mask, Tensor):
         check_device(mask, "mask", ("tokens", tokens))
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+    if (
+        tokens.numel()
+        and not torch.compiler.is_compiling()  # a value check: skipped while tracing
+        and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size)
+    ):
         raise ValueError(
             f"tokens must lie in [0, vocab_size={vocab_size}), got "
             f"[{int(tokens.min())}, {int(tokens.max())}]"
@@ -160,6 +171,8 @@ def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, pad_inde
         raise ValueError(
             f"mask must have the shape of tokens {tuple(tokens.shape)}, got {tuple(mask.shape)}"
         )
+    if torch.compiler.is_compiling():  # the layout checks below read the data: not traced
+        return mask
     lengths = mask.sum(dim=-1, keepdim=True)  # (b, s, 1)
     if not torch.equal(mask, torch.arange(mask.shape[-1], device=mask.device) < lengths):
         raise ValueError("mask must mark a prefix of each sentence (real words first)")
@@ -170,7 +183,7 @@ def _check_tokens(tokens: Tensor, mask: Tensor | None, vocab_size: int, pad_inde
     return mask
 
 
-class _DocumentClassifier(nn.Module):
+class _DocumentClassifier(AttnModule):
     """What both document classifiers check and own first: sizes, padding and word embedding."""
 
     def __init__(
@@ -379,7 +392,12 @@ class FlatAttentionNetwork(_DocumentClassifier):
         # move every document's real words to the front, in order (stable sort of ~mask)
         order = torch.sort((~flat_mask).to(torch.int8), dim=1, stable=True).indices
         lengths = flat_mask.sum(dim=1)
-        length = max(int(lengths.max()), 1) if lengths.numel() else 1
+        if is_exporting():
+            # Keep every position (the longest document's length is data): the extra ones are
+            # padding, masked below, and their zero weights are scattered back as padding.
+            length = max(n_sent * n_words, 1)
+        else:
+            length = max(int(lengths.max()), 1) if lengths.numel() else 1
         order = order[:, :length]  # (b, l)
         seq_tokens = tokens.reshape(batch, n_sent * n_words).gather(1, order)
         seq_mask = torch.arange(length, device=tokens.device) < lengths.unsqueeze(1)  # (b, l)

@@ -41,9 +41,11 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from attnlab.core._tracing import is_exporting
 from attnlab.core.attend import attend
 from attnlab.core.checks import check_bool, check_mask, check_probability, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import masked_normalize
 from attnlab.core.scores import DotScore
 
@@ -168,7 +170,7 @@ def random_noise_time(
     return torch.where(mask, new_time, time)
 
 
-class MemN2N(nn.Module):
+class MemN2N(AttnModule):
     """End-to-end memory network with ``K`` hops (Sukhbaatar et al. 2015).
 
     Paper: "End-To-End Memory Networks", https://arxiv.org/abs/1503.08895, eqs. 1-3, sections
@@ -382,16 +384,23 @@ class MemN2N(nn.Module):
         table = torch.cat(weights, dim=1)  # (v, e*d)
         batch, slots, length = story.shape
         words = story.reshape(batch * slots, length)  # (b*m, j)
-        rows = None if mask is None else mask.reshape(-1).nonzero().squeeze(1)  # valid slots
+        time = time.reshape(-1)
+        # torch.export cannot hold the number of valid slots (a size that is data): there every
+        # slot is encoded and the empty ones are zeroed, which gives the same memories.
+        rows = None  # the valid slots
+        if mask is not None and not is_exporting():
+            rows = mask.reshape(-1).nonzero().squeeze(1)
         if rows is not None:
-            words, time = words[rows], time.reshape(-1)[rows]
+            words, time = words[rows], time[rows]
         memory = self._encode(words, table)  # (n, e*d)
         if self.times is not None:
-            one_hot = nn.functional.one_hot(time.reshape(-1), self.num_times).to(memory.dtype)
+            one_hot = nn.functional.one_hot(time, self.num_times).to(memory.dtype)
             memory = memory + one_hot @ torch.cat(list(self.times), dim=1)  # (n, e*d)
         if rows is not None:
             full = memory.new_zeros(batch * slots, memory.shape[1])
             memory = full.index_copy(0, rows, memory)
+        elif mask is not None:
+            memory = torch.where(mask.reshape(-1, 1), memory, torch.zeros_like(memory))
         memory = memory.reshape(batch, slots, len(weights), self.dim)  # (b, m, e, d)
         return list(memory.unbind(dim=2))
 
@@ -403,6 +412,7 @@ class MemN2N(nn.Module):
         time: Tensor | None = None,
         mask: Tensor | None = None,
     ) -> MemN2NOutput:
+        """Answer ``query`` from ``story`` through the memory hops (shapes: see the class)."""
         check_tensor(story, "story", ndim=3, layout="(B, M, J) word indices", floating=False,
                      like=("", self))
         check_tensor(query, "query", ndim=2, layout="(B, Jq) word indices", floating=False,
@@ -411,7 +421,11 @@ class MemN2N(nn.Module):
         for name, words in (("story", story), ("query", query)):
             if words.dtype not in (torch.long, torch.int32, torch.int64):
                 raise TypeError(f"{name} must hold integer word indices, got dtype {words.dtype}")
-            if words.numel() and (int(words.min()) < 0 or int(words.max()) >= self.vocab_size):
+            if (
+                words.numel()
+                and not torch.compiler.is_compiling()  # a value check: skipped while tracing
+                and (int(words.min()) < 0 or int(words.max()) >= self.vocab_size)
+            ):
                 raise ValueError(
                     f"{name} holds word indices outside [0, vocab_size={self.vocab_size})"
                 )
@@ -433,7 +447,11 @@ class MemN2N(nn.Module):
             if tuple(time.shape) != (batch, slots):
                 raise ValueError(f"time must have shape (B, M) = ({batch}, {slots}), "
                                  f"got {tuple(time.shape)}")
-            if time.numel() and (int(time.min()) < 0 or int(time.max()) >= self.num_times):
+            if (
+                time.numel()
+                and not torch.compiler.is_compiling()  # a value check: skipped while tracing
+                and (int(time.min()) < 0 or int(time.max()) >= self.num_times)
+            ):
                 raise ValueError(
                     f"time must hold temporal indices in [0, {self.num_times - 1}] "
                     f"(0 = the most recent sentence), got values in "

@@ -73,6 +73,7 @@ from attnlab.architectures.decoding import (
     greedy_search,
 )
 from attnlab.core.checks import check_device, check_probability, check_size, check_tensor
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import lengths_to_mask, masked_softmax
 from attnlab.mechanisms.attention import (
     AdditiveAttention,
@@ -188,7 +189,7 @@ def _attention_style(attention: str | nn.Module | None, style: str | None) -> st
     return "bahdanau" if attention is None else style
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(AttnModule):
     """GRU/LSTM encoder-decoder with a plug-in attention (see the module docstring).
 
     Args:
@@ -360,17 +361,18 @@ class Seq2Seq(nn.Module):
                 f"src_lengths must have {src.shape[0]} entries (the batch of src), "
                 f"got {src_lengths.shape[0]}"
             )
-        if (
-            src.shape[1] == 0
-            or bool((src_lengths < 1).any())
-            or bool((src_lengths > src.shape[1]).any())
+        # The value checks read the data: skipped while tracing (torch.compile, torch.export).
+        checking = not torch.compiler.is_compiling()
+        if src.shape[1] == 0 or (
+            checking
+            and (bool((src_lengths < 1).any()) or bool((src_lengths > src.shape[1]).any()))
         ):
             raise ValueError(
                 f"src_lengths must be in [1, {src.shape[1]}], got {src_lengths.tolist()}"
             )
         valid = lengths_to_mask(src_lengths, src.shape[1], device=src.device)
         bad = valid & ((src < 0) | (src >= self.src_vocab_size))
-        if bool(bad.any()):
+        if checking and bool(bad.any()):
             raise ValueError(f"src ids must be in [0, {self.src_vocab_size}) at valid positions")
         return src.masked_fill(~valid, self.pad_index), valid
 
@@ -381,7 +383,9 @@ class Seq2Seq(nn.Module):
             raise TypeError("tgt_in must be an integer tensor")
         if tgt_in.shape[0] != batch:
             raise ValueError(f"tgt_in must have batch size {batch}, got {tgt_in.shape[0]}")
-        if bool(((tgt_in < 0) | (tgt_in >= self.tgt_vocab_size)).any()):
+        if not torch.compiler.is_compiling() and bool(
+            ((tgt_in < 0) | (tgt_in >= self.tgt_vocab_size)).any()
+        ):
             raise ValueError(f"tgt_in ids must be in [0, {self.tgt_vocab_size})")
 
     # ------------------------------------------------------------------------------------
@@ -479,9 +483,9 @@ class Seq2Seq(nn.Module):
     # teacher forcing, greedy, beam
 
     # deprecated attribute spellings (one release): the indices are bos/eos/pad_index
-    bos_id = property(lambda self: self.bos_index)
-    eos_id = property(lambda self: self.eos_index)
-    pad_id = property(lambda self: self.pad_index)
+    bos_id = property(lambda self: self.bos_index, doc="Deprecated spelling of ``bos_index``.")
+    eos_id = property(lambda self: self.eos_index, doc="Deprecated spelling of ``eos_index``.")
+    pad_id = property(lambda self: self.pad_index, doc="Deprecated spelling of ``pad_index``.")
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
         """Teacher-forced logits ``(B, T, V)`` and alignments ``(B, T, S)`` of ``tgt_in``."""

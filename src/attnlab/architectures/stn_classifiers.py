@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
+from attnlab.core.init_args import AttnModule
 from attnlab.vision.spatial_transformer import (
     ConvLocalisation,
     MLPLocalisation,
@@ -153,7 +154,7 @@ def _check_classifier(
 # classification networks
 
 
-class FCN(nn.Module):
+class FCN(AttnModule):
     """Fully connected classifier: two hidden ReLU layers and a linear classifier (section 4.1).
 
     Args:
@@ -219,7 +220,7 @@ def cnn_feature_size(
     return height, width
 
 
-class CNN(nn.Module):
+class CNN(AttnModule):
     """Convolutional classifier with two max-pooling layers (section 4.1, appendix A.4).
 
     ``Conv9x9(c1) -> MaxPool2 -> ReLU -> Conv7x7(c2) -> MaxPool2 -> ReLU -> FC(K)``; valid
@@ -385,7 +386,7 @@ class SpatialTransformerClassifierOutput(NamedTuple):
     grids: tuple[Tensor, ...]
 
 
-class SpatialTransformerClassifier(nn.Module):
+class SpatialTransformerClassifier(AttnModule):
     """Spatial transformer(s) on the input, then a classification network (section 4.1).
 
     Args:
@@ -430,6 +431,7 @@ class SpatialTransformerClassifier(nn.Module):
         self.classifier = classifier
 
     def forward(self, image: Tensor) -> SpatialTransformerClassifierOutput:
+        """Classify the transformed ``image`` ``(B, C, H, W)``; logits, thetas and grids."""
         out = self.transformer(image)
         if isinstance(out, tuple) and hasattr(out, "outputs"):  # parallel transformers
             thetas = tuple(o.theta for o in out.outputs)

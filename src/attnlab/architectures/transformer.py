@@ -61,6 +61,7 @@ from attnlab.core.checks import (
     check_size,
     check_tensor,
 )
+from attnlab.core.init_args import AttnModule
 
 __all__ = [
     "DecoderCache",
@@ -118,7 +119,7 @@ def _renamed_max_length(max_length: int, max_len: int | None) -> int:
                        stacklevel=5))
 
 
-class Transformer(nn.Module):
+class Transformer(AttnModule):
     """The encoder-decoder Transformer of Vaswani et al. (2017), for token sequences.
 
     "Attention Is All You Need", https://arxiv.org/abs/1706.03762, Figure 1: source and target
@@ -440,7 +441,7 @@ class _TransformerDecoder:
         self.cache.reorder(index)
 
 
-class _TokenStack(nn.Module):
+class _TokenStack(AttnModule):
     """What the decoder-only and encoder-only models share: the resolved config, the token
     embedding with positions, and the default padding mask."""
 

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from attnlab.architectures._compat import UNSET, renamed
 from attnlab.core.checks import check_dim, check_probability, check_size, check_tensor
+from attnlab.core.init_args import AttnModule
 
 __all__ = [
     "POSITION_KINDS",
@@ -66,7 +67,7 @@ def sinusoidal_positions(
     return pe.to(torch.get_default_dtype() if dtype is None else dtype)
 
 
-class PositionalEncoding(nn.Module):
+class PositionalEncoding(AttnModule):
     """Adds position information to embeddings, then dropout (section 3.5 and 5.4).
 
     Args:
@@ -142,7 +143,7 @@ class PositionalEncoding(nn.Module):
 # tokens
 
 
-class TokenEmbedding(nn.Module):
+class TokenEmbedding(AttnModule):
     """Token embedding scaled by ``sqrt(d_model)`` (section 3.4), initialised ``N(0, dim^-1)``
     so that the scaled embedding has unit variance (the paper does not state an init)."""
 
@@ -175,7 +176,11 @@ def check_tokens(
                  like=("", module))
     if tokens.is_floating_point() or tokens.dtype == torch.bool or tokens.is_complex():
         raise TypeError(f"{name} must hold integer token indices, got dtype {tokens.dtype}")
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+    if (
+        tokens.numel()
+        and not torch.compiler.is_compiling()  # a value check: skipped while tracing
+        and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size)
+    ):
         raise ValueError(
             f"{name} must hold indices in [0, {vocab_size}), got values in "
             f"[{int(tokens.min())}, {int(tokens.max())}]"

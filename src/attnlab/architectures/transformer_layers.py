@@ -32,6 +32,7 @@ from attnlab.core.checks import (
     check_size,
     check_tensor,
 )
+from attnlab.core.init_args import AttnModule
 from attnlab.core.output import AttentionOutput
 from attnlab.mechanisms.multihead import KVCache, MultiHeadAttention
 
@@ -178,7 +179,7 @@ def check_layer_args(
         raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
 
 
-class _TransformerLayer(nn.Module):
+class _TransformerLayer(AttnModule):
     """The position-wise feed-forward network both layers share (eq. 2), its submodules named
     like those of ``torch.nn.TransformerEncoderLayer``."""
 
@@ -443,7 +444,7 @@ def _stack(weights: list[Tensor | None]) -> Tensor | None:
     return torch.stack([w for w in weights if w is not None], dim=1)  # (b, n, h, i, j)
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(AttnModule):
     """A stack of ``num_layers`` :class:`TransformerEncoderLayer` (section 3.1, ``N = 6``).
 
     A pre-norm stack (``norm_first``) ends with a layer norm, as is usual for pre-norm
@@ -506,7 +507,7 @@ class TransformerEncoder(nn.Module):
         return StackOutput(x, _stack(weights) if need_weights else None)
 
 
-class TransformerDecoder(nn.Module):
+class TransformerDecoder(AttnModule):
     """A stack of ``num_layers`` :class:`TransformerDecoderLayer` with an optional KV cache.
 
     Args:

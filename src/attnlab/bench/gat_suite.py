@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.bench.base import Case, Peer, Suite, SuiteRun, Variant
+from attnlab.core.init_args import AttnModule
 
 __all__ = ["GAT_SUITE", "GAT_VARIANTS", "PYG", "gat_workload", "random_graph"]
 
@@ -69,7 +70,7 @@ def random_graph(
     return x, edge_index
 
 
-class _PygGAT(nn.Module):
+class _PygGAT(AttnModule):
     """The peer: the paper's two-layer GAT from torch_geometric's GATConv."""
 
     def __init__(self, in_dim: int, classes: int, dropout: float = 0.6) -> None:

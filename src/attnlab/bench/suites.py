@@ -7,6 +7,9 @@ suite      compares                                                        targe
 multihead  MultiHeadAttention vs nn.MultiheadAttention, raw SDPA,          >= 1.0x nn.MHA,
            linear+SDPA+linear (B4 L1024 dim512 h8)                         >= 85% of linear+SDPA;
                                                                            weights >= 1.2x
+weight_    the weights of 1 head of 8 (every query) next to the fused      >= 4x the full
+selection  context vs the full weights path and the fused path alone       weights path
+           (B1 L4096 dim512 h8)
 additive   chunked AdditiveScore vs the materialising formula              >= 3x, <= 1/8 memory
            (B32 L256 H256; L1024 chunked only)
 local      sliding-window vs masked global attention (w 129, L 4k/16k)     >= 20x at 16384,
@@ -49,6 +52,7 @@ from attnlab.bench.workloads import (
     resnet_workload,
     sampler_workload,
     st_train_workload,
+    weight_selection_workload,
 )
 
 __all__ = ["BUILTIN_SUITES", "ST_MODELS_MODULE", "SUITE_NAMES"]
@@ -143,6 +147,80 @@ MULTIHEAD_SUITE = Suite(
         "quick": {"batch": 2, "length": 512, "dim": 256, "heads": 4, "repeats": 5},
         "full": {
             "batch": 4, "length": 1024, "dim": 512, "heads": 8, "repeats": 15, "train": True,
+        },
+    },
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# weight_selection
+
+FULL_WEIGHTS = Peer("full", "MultiHeadAttention(need_weights=True): every head's weights")
+FUSED = Peer("fused", "MultiHeadAttention(need_weights=False): the fused context alone")
+
+
+def _selection_error(length: int, dim: int, heads: int, selected: int) -> float:
+    """Largest difference between the selected weights and the same entries of the full
+    weights, on one seeded input of ``length`` tokens."""
+    import torch
+
+    from attnlab.core.weight_selection import WeightSelection
+    from attnlab.mechanisms.multihead import MultiHeadAttention
+
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(0)
+        module = MultiHeadAttention(dim, heads).eval()
+        x = torch.randn(1, length, dim)
+        full = module(x).weights
+        some = module(x, need_weights=WeightSelection(heads=range(selected))).weights
+        assert full is not None and some is not None
+        return float((some - full[:, :selected]).abs().max())
+
+
+def _weight_selection(ctx: SuiteRun) -> None:
+    s = ctx.sizes
+    B, L, E, H, k = s["batch"], s["length"], s["dim"], s["heads"], s["selected_heads"]
+    shape = {"batch": B, "length": L, "dim": E, "heads": H, "selected_heads": k}
+    flops = multihead_flops(B, L, E)
+
+    def variant(name: str, peer: str | None) -> Variant:
+        return Variant(name, weight_selection_workload, {"variant": name, **shape}, peer, flops)
+
+    result = ctx.run_case(
+        Case(
+            f"{k} of {H} heads, every query B{B} L{L} dim{E} h{H}",
+            (variant("selection", None), variant("full", "full"), variant("fused", "fused")),
+            repeats=s["repeats"],
+            warmup=1,
+            params=shape,
+        )
+    )
+    ctx.target(
+        f"weights of {k} head(s) of {H}: >= 4x faster than the full weights path",
+        result.speedup("selection", "full"),
+        4.0,
+    )
+    ctx.metric("max |selected - full| weights (L=256)", _selection_error(256, E, H, k))
+    ctx.note(
+        "ratio = peer median / selection median: full > 1 means the selection is faster than "
+        "every weight; fused < 1 is the price of the selected weights over the context alone."
+    )
+
+
+WEIGHT_SELECTION_SUITE = Suite(
+    name="weight_selection",
+    description="MultiHeadAttention: weights of a few heads next to the fused context, vs "
+    "the full weights path and the fused path alone",
+    run=_weight_selection,
+    peers=(FULL_WEIGHTS, FUSED),
+    sizes={
+        "quick": {
+            "batch": 1, "length": 1024, "dim": 512, "heads": 8, "selected_heads": 1,
+            "repeats": 5,
+        },
+        "full": {
+            "batch": 1, "length": 4096, "dim": 512, "heads": 8, "selected_heads": 1,
+            "repeats": 5,
         },
     },
 )
@@ -670,6 +748,7 @@ SCALING_SUITE = Suite(
 
 BUILTIN_SUITES: tuple[Suite, ...] = (
     MULTIHEAD_SUITE,
+    WEIGHT_SELECTION_SUITE,
     ADDITIVE_SUITE,
     LOCAL_SUITE,
     KERNEL_SUITE,

@@ -44,6 +44,7 @@ __all__ = [
     "resnet_workload",
     "sampler_workload",
     "st_train_workload",
+    "weight_selection_workload",
 ]
 
 MODES: tuple[str, ...] = ("inference", "train")
@@ -217,6 +218,58 @@ def _multihead_call(
         return F.linear(context.transpose(1, 2).reshape(batch, length, dim), out_w, out_b), None
 
     return theirs, linear_sdpa, (x,)
+
+
+# ---------------------------------------------------------------------------------------------
+# weights of selected heads
+
+
+SELECTION_VARIANTS: tuple[str, ...] = ("selection", "full", "fused")
+
+
+def weight_selection_workload(
+    *,
+    variant: str,
+    batch: int,
+    length: int,
+    dim: int,
+    heads: int,
+    selected_heads: int = 1,
+    seed: int = 0,
+) -> Run:
+    """Multi-head self-attention ``(B, L, E)`` at inference with the weights of a few heads.
+
+    Variants of one :class:`~attnlab.mechanisms.multihead.MultiHeadAttention`: ``"selection"``
+    (``need_weights=WeightSelection(heads=range(selected_heads))``, every query row: the fused
+    context plus the weights of those heads), ``"full"`` (``need_weights=True``: every head's
+    weights) and ``"fused"`` (``need_weights=False``: the context alone).
+
+    Example:
+        >>> run = weight_selection_workload(variant="selection", batch=1, length=8, dim=8,
+        ...                                 heads=2)
+        >>> context, weights = run()
+        >>> tuple(context.shape), tuple(weights.shape)
+        ((1, 8, 8), (1, 1, 8, 8))
+    """
+    from attnlab.core.weight_selection import WeightSelection
+    from attnlab.mechanisms.multihead import MultiHeadAttention
+
+    _check_choice(variant, "variant", SELECTION_VARIANTS)
+    if not 1 <= selected_heads <= heads:
+        raise ValueError(f"selected_heads must be in [1, heads={heads}], got {selected_heads}")
+    g = torch.Generator().manual_seed(seed)
+    with _seeded(seed):
+        module = MultiHeadAttention(dim, heads)
+    x = torch.randn(batch, length, dim, generator=g)
+    need_weights: bool | WeightSelection = variant == "full"
+    if variant == "selection":
+        need_weights = WeightSelection(heads=range(selected_heads))
+
+    def call() -> tuple[Tensor, Tensor | None]:
+        out = module(x, need_weights=need_weights)
+        return out.context, out.weights
+
+    return _inference(module, call)
 
 
 # ---------------------------------------------------------------------------------------------

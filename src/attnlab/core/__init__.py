@@ -3,6 +3,7 @@
 Scores (alignment functions), distributions, masks, :func:`attend` and the mechanism registry.
 """
 
+from attnlab.core import init_args as init_args
 from attnlab.core.attend import attend, dot_product_attention
 from attnlab.core.distributions import (
     Categorical,
@@ -21,6 +22,7 @@ from attnlab.core.distributions import (
     sample_categorical,
     sparsemax,
 )
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import (
     band_mask,
     causal_mask,
@@ -51,12 +53,14 @@ from attnlab.core.scores import (
     Score,
     build_score,
 )
+from attnlab.core.weight_selection import WeightSelection
 
 __all__ = [
     "TAG_VOCABULARY",
     "ActivatedGeneralScore",
     "AdditiveScore",
     "AttentionOutput",
+    "AttnModule",
     "BiasedGeneralScore",
     "Categorical",
     "CategoricalSample",
@@ -77,6 +81,7 @@ __all__ = [
     "Score",
     "Softmax",
     "Sparsemax",
+    "WeightSelection",
     "argmax_categorical",
     "attend",
     "band_mask",

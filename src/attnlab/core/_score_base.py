@@ -12,16 +12,17 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from attnlab.core.checks import check_dim, check_same_batch, check_size, check_tensor
+from attnlab.core.init_args import AttnModule
 
 __all__ = ["Activation", "Score"]
 
 Activation = Callable[[Tensor], Tensor]
 
 
-class Score(nn.Module):
+class Score(AttnModule):
     """Base class of alignment functions: ``forward(query, key) -> (B, Lq, Lk)`` scores.
 
     Subclasses whose score factorises as ``scale * f(q) . g(k)`` override :meth:`factorize` so that
@@ -39,6 +40,7 @@ class Score(nn.Module):
     key_dim: int | None = None
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, Dq)`` against keys ``(B, Lk, Dk)``."""
         raise NotImplementedError
 
     def factorize(self, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor, float] | None:

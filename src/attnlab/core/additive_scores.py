@@ -107,6 +107,7 @@ class AdditiveScore(_HiddenLayerScore):
         self.v = self._vector(fk)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, Dq)`` against keys ``(B, Lk, Dk)``."""
         self._check_inputs(query, key)
         return additive_scores(
             self.query_proj(query), self.key_proj(key), self.v, chunk_bytes=self.chunk_bytes
@@ -163,6 +164,7 @@ class ConcatScore(_HiddenLayerScore):
         self.v = self._vector(fk)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, Dq)`` against keys ``(B, Lk, Dk)``."""
         self._check_inputs(query, key)
         query_proj = F.linear(query, self.weight[:, : self.query_dim])  # (b, i, h)
         key_proj = F.linear(key, self.weight[:, self.query_dim :], self.hidden_bias)  # (b, j, h)
@@ -244,6 +246,7 @@ class DeepScore(_HiddenLayerScore):
         return torch.matmul(e, self.v)  # (b, i, j)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, Dq)`` against keys ``(B, Lk, Dk)``."""
         self._check_inputs(query, key)
         return checkpointed_row_chunks(
             self._chunk,

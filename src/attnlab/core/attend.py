@@ -21,7 +21,6 @@ from torch import Tensor, nn
 from attnlab.core._fastpath import fast_dot_product_attention
 from attnlab.core.checks import (
     check_attn_bias,
-    check_bool,
     check_mask,
     check_probability,
     check_query_key_value,
@@ -30,6 +29,7 @@ from attnlab.core.distributions import Distribution, is_plain_softmax, resolve_d
 from attnlab.core.masks import additive_mask, causal_mask
 from attnlab.core.output import AttentionOutput
 from attnlab.core.scores import Score
+from attnlab.core.weight_selection import WeightSelection, check_need_weights, selected_weights
 
 __all__ = ["attend", "dot_product_attention"]
 
@@ -75,7 +75,7 @@ def dot_product_attention(
     mask: Tensor | None = None,
     attn_bias: Tensor | None = None,
     dropout: float = 0.0,
-    need_weights: bool = True,
+    need_weights: bool | WeightSelection = True,
     causal: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Softmax attention of ``scale * q k^T`` on already validated tensors.
@@ -99,6 +99,10 @@ def dot_product_attention(
       valid key are opened to every key for the kernel, so no backend can produce NaN, and their
       context is zeroed afterwards); weights without a gradient (``torch.no_grad``,
       ``torch.inference_mode`` or frozen inputs) are computed in place in the returned buffers.
+    * ``need_weights=WeightSelection(...)``: the context of ``need_weights=False`` and the
+      weights of the selected heads and query rows only, rebuilt from ``q`` and ``k`` by
+      :func:`attnlab.core.weight_selection.selected_weights` (equal to the corresponding entries
+      of ``need_weights=True``).
 
     Args:
         q: ``(..., Lq, D)`` queries (already projected).
@@ -109,13 +113,17 @@ def dot_product_attention(
         attn_bias: additive float bias broadcastable to ``(..., Lq, Lk)``. Keep it finite; use
             ``mask`` to exclude keys (a row whose keys are all ``-inf`` has no distribution).
         dropout: dropout probability on the weights (the returned weights are pre-dropout).
-        need_weights: return the weights, or ``None`` and use the fused kernel.
+        need_weights: return the weights, or ``None`` and use the fused kernel, or a
+            :class:`~attnlab.core.weight_selection.WeightSelection`: the fused kernel's context
+            and the weights ``(B, len(heads), len(queries), Lk)`` (``(B, len(queries), Lk)`` for
+            3-D ``q``) of the selected entries. Its indices are checked here.
         causal: also forbid query ``i`` to see key ``j > i + Lk - Lq``
             (see :func:`attnlab.core.masks.causal_mask`).
 
     Returns:
-        ``(context (..., Lq, Dv), weights (..., Lq, Lk) or None)``. The context may be a
-        strided view (the CPU flash kernel writes ``(B, Lq, H, Dv)`` memory).
+        ``(context (..., Lq, Dv), weights (..., Lq, Lk) or None)`` (the selected weights for a
+        selection). The context may be a strided view (the CPU flash kernel writes
+        ``(B, Lq, H, Dv)`` memory).
 
     Example:
         >>> import torch
@@ -125,6 +133,16 @@ def dot_product_attention(
         >>> context.shape, weights.shape, bool(weights[1, ..., 2:].eq(0).all())
         (torch.Size([2, 4, 3, 8]), torch.Size([2, 4, 3, 5]), True)
     """
+    if isinstance(need_weights, WeightSelection):
+        context, _ = dot_product_attention(
+            q, k, v, scale=scale, mask=mask, attn_bias=attn_bias, dropout=dropout,
+            need_weights=False, causal=causal,
+        )
+        weights = selected_weights(
+            q, k, scale=scale, selection=need_weights, mask=mask, attn_bias=attn_bias,
+            causal=causal,
+        )
+        return context, weights
     q_len, k_len = q.shape[-2], k.shape[-2]
     is_causal = (  # a plain causal pattern is left to the fused kernel's own flag
         causal and not need_weights and mask is None and attn_bias is None and q_len == k_len
@@ -159,7 +177,7 @@ def attend(
     mask: Tensor | None = None,
     attn_bias: Tensor | None = None,
     dropout: float = 0.0,
-    need_weights: bool = True,
+    need_weights: bool | WeightSelection = True,
 ) -> AttentionOutput:
     """Attend from ``query`` over ``key``/``value`` with any score and distribution.
 
@@ -176,7 +194,10 @@ def attend(
         dropout: dropout on the weights (pass 0 at evaluation; modules do this for you).
         need_weights: when ``False`` and the score factorises as a dot product under a plain
             softmax, the fused ``F.scaled_dot_product_attention`` kernel runs and ``weights`` is
-            ``None``.
+            ``None``. A :class:`~attnlab.core.weight_selection.WeightSelection` (``queries``
+            only: these weights have no heads) returns the weights of the selected query rows,
+            ``(B, len(queries), Lk)``: on the fused route only those rows are computed, on the
+            other routes the full weights are computed and their rows taken.
 
     Returns:
         :class:`AttentionOutput` with ``context (B, Lq, Dv)`` and ``weights (B, Lq, Lk)``.
@@ -197,7 +218,7 @@ def attend(
     )
     batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
     check_probability(dropout, "dropout")
-    check_bool(need_weights, "need_weights")
+    need_weights = check_need_weights(need_weights, num_heads=None, q_len=q_len)
     if mask is not None:
         mask = check_mask(mask, batch=batch, q_len=q_len, k_len=k_len, like=("query", query))
     if attn_bias is not None:
@@ -236,4 +257,8 @@ def attend(
     weights = dist(scores, mask)
     attn = F.dropout(weights, p=dropout) if dropout > 0 else weights
     context = torch.bmm(attn, value)  # (b, i, d)
+    if isinstance(need_weights, WeightSelection):
+        assert isinstance(need_weights.queries, tuple)
+        rows = torch.tensor(need_weights.queries, dtype=torch.long, device=weights.device)
+        weights = weights.index_select(1, rows)  # (b, i', j)
     return AttentionOutput(context, weights)

@@ -339,7 +339,15 @@ def check_attn_bias(
     The bias must be finite: ``NaN`` would spread to every weight of its row and ``+inf`` /
     ``-inf`` give ``NaN`` rows (``inf - inf``, or a row with no finite score). Keys are excluded
     with the boolean ``mask``, whose fully masked rows get zero weights. The check reads the
-    values (one device synchronisation off the CPU); it is skipped under ``torch.compile``.
+    values (one device synchronisation off the CPU); it is skipped while tracing
+    (``torch.compile``, ``torch.export``).
+
+    A float mask in torch's convention (``0`` = attend, ``-inf`` = excluded, as returned by
+    ``nn.Transformer.generate_square_subsequent_mask(n)``) is therefore rejected, and the error
+    says how to pass it: ``mask=torch.isfinite(m)`` (``True`` = may attend) for a ``(B, Lq, Lk)``
+    ``m``, ``mask=torch.isfinite(m)[None]`` for an ``(Lq, Lk)`` one (a rank-2 ``mask`` is a
+    ``(B, Lk)`` padding mask), plus ``attn_bias=torch.where(torch.isfinite(m), m, 0)`` when its
+    finite entries are not all zero.
 
     Example:
         >>> import torch
@@ -349,7 +357,7 @@ def check_attn_bias(
         >>> check_attn_bias(bias, batch=1, q_len=1, k_len=2)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: attn_bias must be finite (no NaN or inf), got 1 non-finite value(s); ...
+        ValueError: attn_bias must be finite ...: pass mask=torch.isfinite(attn_bias)[None] ...
     """
     if not isinstance(attn_bias, Tensor):
         raise TypeError(f"{name} must be a float torch.Tensor, got {type(attn_bias).__name__}")
@@ -360,12 +368,10 @@ def check_attn_bias(
         )
     check_device(attn_bias, name, like)
     if not torch.compiler.is_compiling():
-        non_finite = int((~torch.isfinite(attn_bias)).sum())
+        finite = torch.isfinite(attn_bias)
+        non_finite = int((~finite).sum())
         if non_finite:
-            raise ValueError(
-                f"{name} must be finite (no NaN or inf), got {non_finite} non-finite value(s); "
-                "exclude keys with the boolean mask instead of -inf"
-            )
+            raise ValueError(_non_finite_bias_message(attn_bias, finite, non_finite, name))
     shapes = [f"({q_len}, {k_len})", f"({batch}, {q_len}, {k_len})"]
     if num_heads is not None:
         shapes.append(f"({batch}, {num_heads}, {q_len}, {k_len})")
@@ -387,6 +393,34 @@ def check_attn_bias(
     if num_heads is not None:
         out = out.unsqueeze(1)
     return out if dtype is None else out.to(dtype)
+
+
+def _non_finite_bias_message(attn_bias: Tensor, finite: Tensor, count: int, name: str) -> str:
+    """The error for a bias with ``count`` non-finite values; ``-inf`` alone (a float mask in
+    torch's convention) gets the exact conversion to the boolean ``mask``."""
+    message = f"{name} must be finite (no NaN or inf), got {count} non-finite value(s)"
+    if not bool((attn_bias[~finite] == float("-inf")).all()):
+        return message + "; exclude keys with the boolean mask instead of -inf"
+    # mask takes (1, Lq, Lk) or (B, Lq, Lk): a rank-2 mask would be read as (B, Lk).
+    allowed = f"torch.isfinite({name})"
+    if attn_bias.dim() == 2:
+        allowed += "[None]"
+    elif attn_bias.dim() == 4:
+        allowed += "[:, 0]"
+    message += (
+        ": a float mask with -inf at excluded keys (torch's convention, e.g. "
+        "nn.Transformer.generate_square_subsequent_mask) is a boolean mask here: "
+        f"pass mask={allowed} instead of {name} (True = may attend; a query left with no key "
+        "then gets zero weights, never NaN)"
+    )
+    if attn_bias.dim() == 4:
+        message += "; mask has no head axis, so every head must share that pattern"
+    if bool((attn_bias[finite] != 0).any()):
+        message += (
+            f", and keep its finite values as {name}=torch.where(torch.isfinite({name}), "
+            f"{name}, 0)"
+        )
+    return message
 
 
 def _listing(items: Sequence[str]) -> str:

@@ -5,15 +5,29 @@ and written as JSON that names only classes and functions a loader may import.
 of its constructor. PyTorch keeps no trace of them, so they come from, in this order:
 
 1. the ``config=`` the caller passes;
-2. a record made when the module was built: by a class decorated with :func:`remember_init`
-   (or deriving from :class:`~attnlab.core.serialization.PretrainedMixin`), by :func:`build`
-   (which :func:`attnlab.create` and :func:`attnlab.vision.create_attn` use), or inside a
-   :func:`recording_init_args` block;
+2. a record made when the module was built. Every ``nn.Module`` class of the ``attnlab``
+   package records the arguments of its outermost constructor call, however the module is
+   built (``Cls(...)``, :func:`build`, :func:`attnlab.create`, inside another module): they
+   derive from :class:`AttnModule`, whose ``__init_subclass__`` wraps the ``__init__`` of each
+   such class as the class is defined. Classes of other packages record when decorated with
+   :func:`remember_init`, when deriving from
+   :class:`~attnlab.core.serialization.PretrainedMixin`, or when built by :func:`build`;
 3. the module's public attributes named after its constructor parameters (``self.channels =
-   channels``), the required ones and those that differ from their default.
+   channels``), the required ones and those that differ from their default: for modules of
+   other packages, and as a second try when the record cannot rebuild the module (an argument
+   with no JSON form, a module changed after it was built).
 
 Whatever the source, the save rebuilds the module and compares it with the original (see
 :mod:`attnlab.core.serialization`), so a guess that would rebuild a different module is refused.
+
+Arguments without a JSON form:
+    A nested object (an ``attnlab`` module or distribution passed to a constructor, or a
+    ``torch.nn`` module) is written as a nested config, from its own record or attributes; a
+    function by its import path. A tensor, a class, a lambda or a local function, or a nested
+    module that cannot be rebuilt from its arguments makes the save fail with an error naming
+    the argument (``localisation: a Sequential built from parts ...``): pass ``config=``, or
+    make the tensor a parameter or buffer. The record keeps references to the arguments, not
+    copies.
 
 Values in the JSON (``config.json`` and nested objects) are plain JSON where they can be; the
 others are tagged objects, every tag starting with ``_attnlab_``:
@@ -29,6 +43,9 @@ tuple                                           ``{"_attnlab_tuple": [...]}``
 a function (``torch.tanh``)                     ``{"_attnlab_function": "torch:tanh"}``
 an object (a score module, a distribution)      ``{"_attnlab_class": "module:Class", ...its
                                                 arguments}``
+``nn.Sequential(a, b)``                         ``{"_attnlab_class": "torch.nn...:Sequential",
+                                                "_attnlab_args": [a, b]}``
+``nn.ModuleList([a, b])`` / ``nn.ModuleDict``   ``{"_attnlab_class": ..., "modules": [a, b]}``
 ==============================================  =============================================
 
 Convention:
@@ -55,14 +72,19 @@ import torch
 from torch import nn
 
 __all__ = [
+    "AttnModule",
     "ConfigError",
     "build",
     "check_keywords",
+    "decode_args",
+    "decode_kwargs",
     "decode_value",
     "encode_value",
     "import_path",
+    "inferred_config",
     "init_config",
     "is_recorded",
+    "recorded_config",
     "recording_init_args",
     "remember_args",
     "remember_init",
@@ -74,6 +96,8 @@ M = TypeVar("M")
 
 CLASS_KEY = "_attnlab_class"
 """The key naming an object's class in ``config.json`` and in nested objects."""
+POSITIONAL_KEY = "_attnlab_args"
+"""The key holding the positional arguments of an ``nn.Sequential``: its modules."""
 
 _TAG_PREFIX = "_attnlab_"
 RECORD_ATTRIBUTE = "_attnlab_init_args"
@@ -114,24 +138,57 @@ class _Record:
         return self  # the values are the caller's objects; copies of a module share the record
 
 
+def _is_record(value: object) -> bool:
+    """Whether ``value`` is a :class:`_Record`, made by this module or by a second copy of it
+    (``importlib.reload``, a test runner importing the file by its path), whose hook may be the
+    one installed on ``nn.Module``."""
+    kind = type(value)
+    return kind is _Record or (kind.__qualname__ == _Record.__qualname__
+                               and kind.__module__ == _Record.__module__)
+
+
+class _Binder:
+    """How a constructor's arguments bind to its parameters, worked out once per signature.
+
+    Binding by hand, not with ``Signature.bind``, keeps recording at a few microseconds per
+    module: the call has already succeeded, so only the names are needed.
+    """
+
+    __slots__ = ("order", "positional", "positional_only", "var_positional")
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        kinds = inspect.Parameter
+        parameters = list(signature.parameters.values())[1:]  # self
+        self.positional = tuple(p.name for p in parameters
+                                if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD))
+        self.positional_only = frozenset(p.name for p in parameters
+                                         if p.kind is kinds.POSITIONAL_ONLY)
+        self.var_positional = next(
+            (p.name for p in parameters if p.kind is kinds.VAR_POSITIONAL), "args"
+        )
+        self.order = {p.name: i for i, p in enumerate(parameters)}
+
+    def record(self, module: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Keep the call's arguments in ``module``'s ``__dict__``, by parameter name."""
+        problem = None
+        if len(args) > len(self.positional):
+            problem = f"it was given extra positional arguments (*{self.var_positional})"
+        recorded = dict(zip(self.positional, args, strict=False))
+        for name in self.positional_only.intersection(recorded):
+            problem = f"its parameter {name!r} is positional-only"
+        if kwargs:
+            recorded.update(kwargs)
+            last = len(self.order)  # ``**kwargs`` entries, in the order given
+            recorded = dict(sorted(recorded.items(), key=lambda kv: self.order.get(kv[0], last)))
+        for name, value in recorded.items():
+            if isinstance(value, list):
+                recorded[name] = list(value)
+        object.__setattr__(module, _RECORD, _Record(recorded, problem))
+
+
 def _record(module: object, signature: inspect.Signature, args: tuple[Any, ...],
             kwargs: dict[str, Any]) -> None:
-    bound = signature.bind(module, *args, **kwargs).arguments
-    bound.pop(next(iter(signature.parameters)))  # self
-    recorded: dict[str, Any] = {}
-    problem = None
-    for name, value in bound.items():
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            recorded.update(value)
-        elif kind is inspect.Parameter.VAR_POSITIONAL:
-            if value:
-                problem = f"it was given extra positional arguments (*{name})"
-        elif kind is inspect.Parameter.POSITIONAL_ONLY:
-            problem = f"its parameter {name!r} is positional-only"
-        else:
-            recorded[name] = list(value) if isinstance(value, list) else value
-    object.__setattr__(module, _RECORD, _Record(recorded, problem))
+    _Binder(signature).record(module, args, kwargs)
 
 
 def remember_args(obj: object, kwargs: Mapping[str, Any]) -> None:
@@ -141,11 +198,11 @@ def remember_args(obj: object, kwargs: Mapping[str, Any]) -> None:
 
 def is_recorded(obj: object) -> bool:
     """Whether ``obj`` holds constructor arguments recorded when it was built."""
-    return isinstance(getattr(obj, "__dict__", {}).get(_RECORD), _Record)
+    return _is_record(getattr(obj, "__dict__", {}).get(_RECORD))
 
 
 def _recording(init: Callable[..., None]) -> Callable[..., None]:
-    signature = inspect.signature(init)
+    binder = _Binder(inspect.signature(init))
 
     @functools.wraps(init)
     def init_and_record(self: object, *args: Any, **kwargs: Any) -> None:
@@ -153,7 +210,7 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
         # Only the constructor that built the object records: a parent's __init__ reached
         # through super() gets other arguments than the class was called with.
         if getattr(type(self), "__init__", None) is init_and_record:
-            _record(self, signature, args, kwargs)
+            binder.record(self, args, kwargs)
 
     setattr(init_and_record, _RECORDS_MARK, True)
     return init_and_record
@@ -161,6 +218,10 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
 
 def _records(cls: type) -> bool:
     return bool(getattr(getattr(cls, "__init__", None), _RECORDS_MARK, False))
+
+
+def _records_own(cls: type) -> bool:
+    return bool(getattr(cls.__dict__.get("__init__"), _RECORDS_MARK, False))
 
 
 def remember_init(cls: T) -> T:
@@ -223,14 +284,15 @@ def _attnlab_module_classes() -> Iterator[type]:
 def recording_init_args() -> Iterator[None]:
     """Inside the block, every ``attnlab`` module built remembers its constructor arguments.
 
-    For modules whose class does not record them itself (see :func:`remember_init`): build a
-    model inside the block and ``save_pretrained`` can rebuild it, however it was assembled.
-    The block imports the library's layers (mechanisms, vision, architectures) as it starts;
-    other classes of the package must have been imported before.
+    The package's module classes record by themselves (they derive from :class:`AttnModule`),
+    so the block is needed no more; it is kept for code written before, and still wraps, until
+    it ends, any class of the package that does not record (one defined before the hook was
+    installed). It imports the library's layers (mechanisms, vision, architectures) as it
+    starts.
 
     Note:
-        The block replaces the ``__init__`` of the package's module classes until it ends, for
-        every thread; use it around construction only.
+        The block replaces the ``__init__`` of such classes until it ends, for every thread;
+        use it around construction only.
 
     Example:
         >>> from attnlab.vision import SCSE
@@ -258,6 +320,49 @@ def recording_init_args() -> Iterator[None]:
                 for cls, init in _unwrapped.items():
                     cls.__init__ = init  # type: ignore[misc]
                 _unwrapped.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# automatic recording for the package's module classes
+
+def _is_library_class(cls: type) -> bool:
+    module = getattr(cls, "__module__", None)
+    return isinstance(module, str) and _under(module, CLASS_ROOTS)
+
+
+def _record_automatically(cls: type) -> None:
+    """Wrap the ``__init__`` that ``cls`` defines, when ``cls`` belongs to the package."""
+    if "__init__" in cls.__dict__ and _is_library_class(cls) and not _records_own(cls):
+        cls.__init__ = _recording(cls.__dict__["__init__"])  # type: ignore[misc]
+
+
+class AttnModule(nn.Module):
+    """The base of every ``nn.Module`` of attnlab: a plain ``nn.Module`` whose subclasses
+    remember the arguments they were built with, so that
+    :func:`~attnlab.core.serialization.save_pretrained` can rebuild any of them, however it was
+    built (``Cls(...)``, :func:`build`, :func:`attnlab.create`, inside another module).
+
+    Each subclass defined in the ``attnlab`` package gets its ``__init__`` wrapped as the class
+    is defined (``__init_subclass__``; torch's ``nn.Module`` itself is left untouched). After
+    the constructor returns, when it is the outermost constructor of the instance (a parent's
+    ``__init__`` reached through ``super()`` records nothing), the wrapper binds the call's
+    arguments to the signature and keeps them in the instance's ``__dict__``
+    (``_attnlab_init_args``): a few microseconds per module, references to the arguments, no
+    copies. Pickling, ``copy.deepcopy``, ``torch.compile``, ``torch.export`` and
+    ``DistributedDataParallel`` see one more plain attribute. Subclasses written outside the
+    package are not wrapped (decorate them with :func:`remember_init`, or pass ``config=``).
+
+    Example:
+        >>> from attnlab.mechanisms import AdditiveAttention
+        >>> isinstance(AdditiveAttention(16, 32), AttnModule)
+        True
+        >>> init_config(AdditiveAttention(16, 32, hidden_dim=64))
+        {'query_dim': 16, 'key_dim': 32, 'hidden_dim': 64}
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _record_automatically(cls)
 
 
 def check_keywords(cls: type, kwargs: Mapping[str, Any], what: str) -> None:
@@ -371,11 +476,37 @@ def init_config(obj: object) -> dict[str, Any]:
         >>> init_config(SqueezeExcitation(64, reduction=8))
         {'channels': 64, 'reduction': 8}
     """
-    record = obj.__dict__.get(_RECORD) if hasattr(obj, "__dict__") else None
-    if isinstance(record, _Record):
-        if record.problem is not None:
-            raise ConfigError(f"{type(obj).__qualname__} cannot be rebuilt: {record.problem}")
-        return {k: v for k, v in record.kwargs.items() if k not in NOT_SAVED}
+    record = recorded_config(obj)
+    return _inferred(obj) if record is None else record
+
+
+def recorded_config(obj: object) -> dict[str, Any] | None:
+    """The keyword arguments recorded when ``obj`` was built (``device`` and ``dtype`` left
+    out); ``None`` when nothing was recorded.
+
+    Raises:
+        ConfigError: the recorded call cannot be repeated with keywords and the attributes do
+            not say the arguments either.
+    """
+    record: Any = obj.__dict__.get(_RECORD) if hasattr(obj, "__dict__") else None
+    if not _is_record(record):
+        return None
+    if record.problem is not None:
+        try:
+            return _inferred(obj)
+        except ConfigError:
+            raise ConfigError(f"{type(obj).__qualname__} cannot be rebuilt: "
+                              f"{record.problem}") from None
+    return {k: v for k, v in record.kwargs.items() if k not in NOT_SAVED}
+
+
+def inferred_config(obj: object) -> dict[str, Any]:
+    """The keyword arguments read from ``obj``'s attributes named after its constructor's
+    parameters, whatever was recorded (see the module docstring).
+
+    Raises:
+        ConfigError: a required argument has no attribute.
+    """
     return _inferred(obj)
 
 
@@ -428,7 +559,10 @@ def resolve(path: object, roots: tuple[str, ...], *, what: str = "class") -> Any
 
 def _check_resolvable(obj: object, roots: tuple[str, ...], what: str, where: str) -> str:
     """The path of ``obj`` that :func:`resolve` turns back into ``obj``."""
-    path = import_path(obj)
+    try:
+        path = import_path(obj)
+    except ConfigError as unnamed:
+        raise ConfigError(f"{where}: {unnamed}") from None
     module = path.split(":")[0]
     # torch's built-in functions have a qualified name of an internal class
     # (``_VariableFunctionsClass.tanh``) and are reached by their plain name
@@ -490,11 +624,44 @@ def encode_value(value: object, where: str = "value") -> Any:
     return encode_object(value, where, roots=NESTED_CLASS_ROOTS)
 
 
+def _encode_container(obj: object, path: str, where: str) -> dict[str, Any] | None:
+    """An ``nn.Sequential`` (children named ``0``, ``1``, ...), ``nn.ModuleList`` or
+    ``nn.ModuleDict`` as the list or dict of its children's configs; ``None`` for any other
+    object. Only these exact classes: a subclass may take other arguments."""
+    kind = type(obj)
+    if kind not in (nn.Sequential, nn.ModuleList, nn.ModuleDict):
+        return None
+    children = obj._modules  # type: ignore[attr-defined]
+    if kind is nn.ModuleDict:
+        return {CLASS_KEY: path,
+                "modules": encode_value(dict(children), f"{where}.modules" if where else "modules")}
+    encoded = [encode_value(child, f"{where}[{i}]") for i, child in enumerate(children.values())]
+    if kind is nn.ModuleList:
+        return {CLASS_KEY: path, "modules": encoded}
+    if list(children) != [str(i) for i in range(len(children))]:
+        raise ConfigError(f"{where or 'the module'}: an nn.Sequential with named children "
+                          f"({', '.join(list(children)[:4])}) cannot be written in config.json; "
+                          "name them 0, 1, ... (nn.Sequential(a, b)) or use an nn.ModuleDict")
+    return {CLASS_KEY: path, POSITIONAL_KEY: encoded}
+
+
 def encode_object(obj: object, where: str, *, roots: tuple[str, ...] | None) -> dict[str, Any]:
     """``{"_attnlab_class": path, **arguments}`` for an object rebuilt from its constructor
     arguments; ``roots=None`` skips the check that a loader may import its class."""
     cls = type(obj)
     path = import_path(cls) if roots is None else _check_resolvable(cls, roots, "class", where)
+    container = _encode_container(obj, path, where)
+    if container is not None:
+        return container
+    if where and isinstance(obj, nn.Module) and not is_recorded(obj):
+        parts = [p.name for p in inspect.signature(cls).parameters.values()
+                 if p.kind is inspect.Parameter.VAR_POSITIONAL]
+        if parts and any(True for _ in obj.children()):
+            raise ConfigError(
+                f"{where}: a {cls.__qualname__} built from parts (*{parts[0]}) cannot be "
+                "written in config.json; pass a module that keyword arguments rebuild (an "
+                "attnlab module, or a class of your own deriving from attnlab.PretrainedMixin)"
+            )
     try:
         kwargs = init_config(obj)
     except ConfigError as error:
@@ -523,9 +690,9 @@ def decode_value(data: object, where: str = "value") -> Any:
         cls = resolve(data[CLASS_KEY], NESTED_CLASS_ROOTS, what="class")
         if not isinstance(cls, type):
             raise ConfigError(f"{where}: {data[CLASS_KEY]!r} is not a class")
-        kwargs = decode_kwargs(data, where)
-        obj = cls(**kwargs)
-        if hasattr(obj, "__dict__"):
+        args, kwargs = decode_args(data, where), decode_kwargs(data, where)
+        obj = cls(*args, **kwargs)
+        if hasattr(obj, "__dict__") and not args:
             remember_args(obj, kwargs)
         return obj
     if len(data) != 1:
@@ -546,6 +713,16 @@ def decode_value(data: object, where: str = "value") -> Any:
     raise ConfigError(f"{where}: unknown tagged value {data!r}")
 
 
+def decode_args(data: Mapping[str, Any], where: str = "") -> list[Any]:
+    """The positional constructor arguments of an encoded object (the modules of an
+    ``nn.Sequential``, under ``"_attnlab_args"``), decoded; usually none."""
+    payload = data.get(POSITIONAL_KEY, [])
+    if not isinstance(payload, list):
+        raise ConfigError(f"{where or 'config'}: {POSITIONAL_KEY!r} must hold a list, got "
+                          f"{type(payload).__name__}")
+    return [decode_value(v, f"{where}[{i}]") for i, v in enumerate(payload)]
+
+
 def decode_kwargs(data: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     """The constructor keyword arguments of an encoded object (its non-tag keys, decoded)."""
     return {
@@ -553,3 +730,4 @@ def decode_kwargs(data: Mapping[str, Any], where: str = "") -> dict[str, Any]:
         for key, value in data.items()
         if not key.startswith(_TAG_PREFIX)
     }
+

@@ -85,13 +85,19 @@ def lengths_to_mask(
         raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
     if device is not None:
         lengths = lengths.to(device)
-    if lengths.numel() and int(lengths.min()) < 0:
-        raise ValueError(f"lengths must be >= 0, got {lengths.tolist()}")
-    longest = int(lengths.max()) if lengths.numel() else 0
-    if max_length is None:
-        max_length = longest
-    elif _check_length(max_length, "max_length") < longest:
-        raise ValueError(f"max_length={max_length} is shorter than the longest length {longest}")
+    if max_length is not None and torch.compiler.is_compiling():
+        # Tracing: the value checks read the data, and a given max_length needs no value.
+        max_length = _check_length(max_length, "max_length")
+    else:
+        if lengths.numel() and int(lengths.min()) < 0:
+            raise ValueError(f"lengths must be >= 0, got {lengths.tolist()}")
+        longest = int(lengths.max()) if lengths.numel() else 0
+        if max_length is None:
+            max_length = longest
+        elif _check_length(max_length, "max_length") < longest:
+            raise ValueError(
+                f"max_length={max_length} is shorter than the longest length {longest}"
+            )
     positions = torch.arange(max_length, device=lengths.device)
     return positions.unsqueeze(0) < lengths.unsqueeze(1)
 

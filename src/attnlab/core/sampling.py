@@ -44,7 +44,9 @@ def _categorical_probs(weights: object, mask: object) -> tuple[Tensor, Tensor, T
     checked = check_scores_mask(mask, weights)
     probs = weights if checked is None else weights.masked_fill(~checked, 0.0)
     finite = torch.isfinite(probs)
-    if bool(((probs < 0) & finite).any()):
+    # A value check: it reads the data, so it is skipped while tracing (torch.compile and
+    # torch.export), like the non-finite check of ``check_attn_bias``.
+    if not torch.compiler.is_compiling() and bool(((probs < 0) & finite).any()):
         raise ValueError("weights must be >= 0 (probabilities, e.g. a softmax output)")
     # A row holding NaN or inf draws nothing: its outputs become NaN (the non-finite rule of
     # every module: a bad value spoils its own row, never the batch).

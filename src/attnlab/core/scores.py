@@ -104,10 +104,12 @@ class DotScore(Score):
     requires_equal_dims = True
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, D)`` against keys ``(B, Lk, D)``."""
         self._check_inputs(query, key)
         return torch.bmm(query, key.transpose(1, 2))  # (b, i, j)
 
     def factorize(self, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``(query, key, 1.0)``: the score is ``q @ k^T`` (see :meth:`Score.factorize`)."""
         self._check_inputs(query, key)
         return query, key, 1.0
 
@@ -144,11 +146,13 @@ class ScaledDotScore(Score):
         return self.scale if self.scale is not None else 1.0 / math.sqrt(key.shape[-1])
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, D)`` against keys ``(B, Lk, D)``."""
         self._check_inputs(query, key)
         # Scaling the (B, Lq, D) query is cheaper than scaling the (B, Lq, Lk) scores.
         return torch.bmm(query * self._scale(key), key.transpose(1, 2))  # (b, i, j)
 
     def factorize(self, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor, float]:
+        """``(query, key, scale)``: the score is ``scale * q @ k^T`` (:meth:`Score.factorize`)."""
         self._check_inputs(query, key)
         return query, key, self._scale(key)
 
@@ -199,10 +203,12 @@ class GeneralScore(Score):
         return torch.matmul(query, self.weight)  # q^T W: (b, i, d_k)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, Dq)`` against keys ``(B, Lk, Dk)``."""
         self._check_inputs(query, key)
         return torch.bmm(self._project_query(query), key.transpose(1, 2))  # (b, i, j)
 
     def factorize(self, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor, float] | None:
+        """``(q W, key, 1.0)``: the bilinear score as one product (see :meth:`Score.factorize`)."""
         self._check_inputs(query, key)
         return self._project_query(query), key, 1.0
 
@@ -292,9 +298,11 @@ class ActivatedGeneralScore(GeneralScore):
         self.score_bias = nn.Parameter(torch.zeros((), **factory_kwargs(device, dtype)))
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, Dq)`` against keys ``(B, Lk, Dk)``."""
         return self.activation(super().forward(query, key) + self.score_bias)
 
     def factorize(self, query: Tensor, key: Tensor) -> None:
+        """``None``: the activation keeps the score from factorising."""
         return None
 
 
@@ -355,10 +363,12 @@ class CosineScore(Score):
         return F.normalize(query, dim=-1, eps=self.eps), F.normalize(key, dim=-1, eps=self.eps)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` of queries ``(B, Lq, D)`` against keys ``(B, Lk, D)``."""
         q, k, scale = self.factorize(query, key)
         return torch.bmm(q * scale, k.transpose(1, 2))  # (b, i, j)
 
     def factorize(self, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor, float]:
+        """The unit-normalised ``(q, k, scale)``, sharpening included (:meth:`Score.factorize`)."""
         self._check_inputs(query, key)
         q, k = self._normalised(query, key)
         if self.log_sharpening is not None:
@@ -422,6 +432,7 @@ class LocationScore(Score):
         self.weight = positions.weight
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)`` from the queries ``(B, Lq, Dq)`` alone; ``key`` gives ``Lk``."""
         self._check_inputs(query, key)
         k_len = key.shape[1]
         if k_len > self.max_length:
@@ -544,6 +555,7 @@ class KernelScore(Score):
         return self.log_features(x).exp()
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """Scores ``(B, Lq, Lk)``: dot products of the random features of queries and keys."""
         self._check_inputs(query, key)
         return torch.bmm(self.features(query), self.features(key).transpose(1, 2))  # (b, i, j)
 

@@ -10,6 +10,9 @@ A folder written by :func:`save_pretrained` holds two files and nothing executab
   hyper-parameters (values that JSON cannot hold are tagged, see
   :mod:`attnlab.core.init_args`).
 
+Every module class of attnlab records its constructor's arguments when a module is built, so
+``save_pretrained(AdditiveAttention(16, 32, hidden_dim=64), folder)`` needs nothing more (see
+:mod:`attnlab.core.init_args` for other classes and for what cannot be saved).
 :func:`from_pretrained` imports the class, calls it with the arguments and loads the tensors:
 state dicts are bit-identical and outputs in eval mode identical. Nothing is unpickled, and a
 config can only name classes of the ``attnlab`` package (of any package when the caller passes
@@ -62,10 +65,12 @@ from attnlab.core.init_args import (
     NOT_SAVED,
     ConfigError,
     build,
+    decode_args,
     decode_kwargs,
     encode_object,
     encode_value,
     import_path,
+    inferred_config,
     init_config,
     is_recorded,
     recording_init_args,
@@ -243,12 +248,14 @@ def _class_from(config: Mapping[str, Any], cls: type | None, where: str) -> type
     return found
 
 
-def _instantiate(target: type[nn.Module], kwargs: dict[str, Any]) -> nn.Module:
+def _instantiate(target: type[nn.Module], kwargs: dict[str, Any],
+                 args: list[Any] | None = None) -> nn.Module:
     # Building draws initial weights that the loaded ones replace: leave the caller's random
     # stream where it was.
     with torch.random.fork_rng(devices=[]):
-        module = target(**kwargs)
-    remember_args(module, kwargs)  # so that a loaded module saves again as it was loaded
+        module = target(*(args or ()), **kwargs)
+    if not args:
+        remember_args(module, kwargs)  # so that a loaded module saves again as it was loaded
     return module
 
 
@@ -297,10 +304,32 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 _HINT = (
-    "build the module with attnlab.core.init_args.build(...) or inside "
-    "attnlab.core.init_args.recording_init_args(), or pass config= with its constructor's "
-    "keyword arguments"
+    "pass config= with the constructor's keyword arguments (a class outside the attnlab package "
+    "records them when it derives from attnlab.PretrainedMixin or is built with "
+    "attnlab.core.init_args.build)"
 )
+
+
+def _attempts(
+    module: nn.Module, config: Mapping[str, Any] | None
+) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    """Where the arguments may come from, in the order tried: (origin, encoder)."""
+    if config is not None:
+        return [("given", lambda: _config(module, config))]
+    if not is_recorded(module):  # its attributes, or the parts of a container
+        return [("read from the module", lambda: _config(module, None))]
+    return [("recorded", lambda: _config(module, None)),
+            ("read from its attributes", lambda: _config(module, inferred_config(module)))]
+
+
+def _check_rebuild(module: nn.Module, text: str, tensors: Mapping[str, Tensor]) -> list[str]:
+    """The differences between ``module`` and its rebuild from the config ``text``."""
+    data = json.loads(text)
+    rebuilt = _instantiate(type(module), decode_kwargs(data), decode_args(data))
+    for key, tensor in rebuilt.state_dict(keep_vars=True).items():
+        if key in tensors and tensor.dtype != tensors[key].dtype:
+            tensor.data = tensor.data.to(tensors[key].dtype)
+    return module_differences(module, rebuilt)
 
 
 def save_pretrained(
@@ -315,45 +344,51 @@ def save_pretrained(
         module: the module (a ``torch.compile`` or data-parallel wrapper is unwrapped).
         directory: the folder, created if needed; other files in it are left alone.
         config: the constructor's keyword arguments; by default those recorded when the module
-            was built, else its attributes named after the parameters (see
+            was built (every module class of attnlab records them), and, when these cannot
+            rebuild it, its attributes named after the parameters (see
             :mod:`attnlab.core.init_args`).
 
     Returns:
         The folder, as a :class:`~pathlib.Path`.
 
     Raises:
-        ConfigError: the arguments are unknown or cannot be written as JSON, or the module
-            rebuilt from them differs from ``module`` (the differences are listed).
+        ConfigError: the arguments are unknown or cannot be written as JSON (the argument is
+            named), or the module rebuilt from them differs from ``module`` (the differences
+            are listed); nothing is written then.
     """
     module = _unwrap(module)
     safetensors = _safetensors()
     folder = Path(directory)
     name = type(module).__qualname__
-    if config is not None:
-        origin = "given"
-    else:
-        origin = "recorded" if is_recorded(module) else "read from its attributes"
-    try:
-        encoded = _config(module, config)
-    except ConfigError as error:
-        raise ConfigError(f"cannot save {name}: {error}; {_HINT}") from None
-    text = json.dumps(encoded, indent=2, allow_nan=False) + "\n"
-    arguments = {k: v for k, v in encoded.items() if not k.startswith("_attnlab_")}
-    try:
-        rebuilt = _instantiate(type(module), decode_kwargs(json.loads(text)))
-    except Exception as error:
-        raise ConfigError(f"cannot save {name}: rebuilding it from the arguments {origin}, "
-                          f"{arguments}, fails: {error}; {_HINT}") from error
     tensors = _tensors_to_save(module)
-    for key, tensor in rebuilt.state_dict(keep_vars=True).items():
-        if key in tensors and tensor.dtype != tensors[key].dtype:
-            tensor.data = tensor.data.to(tensors[key].dtype)
-    differences = module_differences(module, rebuilt)
-    if differences:
-        raise ConfigError(
-            f"cannot save {name}: rebuilt from the arguments {origin}, {arguments}, it differs "
-            "from the module:\n  " + "\n  ".join(differences) + f"\n{_HINT}"
-        )
+    failures: list[str] = []
+    tried: set[str] = set()
+    text: str | None = None
+    for origin, encode in _attempts(module, config):
+        try:
+            encoded = encode()
+        except ConfigError as error:
+            failures.append(f"the arguments {origin}: {error}")
+            continue
+        candidate = json.dumps(encoded, indent=2, allow_nan=False) + "\n"
+        if candidate in tried:
+            continue
+        tried.add(candidate)
+        arguments = {k: v for k, v in encoded.items() if not k.startswith("_attnlab_")}
+        try:
+            differences = _check_rebuild(module, candidate, tensors)
+        except Exception as error:
+            failures.append(f"rebuilding it from the arguments {origin}, {arguments}, fails: "
+                            f"{error}")
+            continue
+        if differences:
+            failures.append(f"rebuilt from the arguments {origin}, {arguments}, it differs "
+                            "from the module:\n  " + "\n  ".join(differences))
+            continue
+        text = candidate
+        break
+    if text is None:
+        raise ConfigError(f"cannot save {name}: " + "\nand ".join(failures) + f"\n{_HINT}")
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomically(folder / CONFIG_NAME, lambda p: _write_text(p, text))
     _write_atomically(
@@ -407,9 +442,9 @@ def from_pretrained(
     where = str(folder / CONFIG_NAME)
     config = _read_config(folder / CONFIG_NAME)
     target = _class_from(config, cls, where)
-    kwargs = decode_kwargs(config, where)
+    kwargs, args = decode_kwargs(config, where), decode_args(config, where)
     try:
-        module = _instantiate(target, kwargs)
+        module = _instantiate(target, kwargs, args)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}: {target.__qualname__} refuses the saved arguments: "
                           f"{error}") from error
@@ -431,7 +466,8 @@ class PretrainedMixin:
     defines ``__init__`` records its arguments (:func:`remember_init`), so
     ``model.save_pretrained(folder)`` and ``MyModel.from_pretrained(folder)`` need no
     ``config=``, whatever its attributes are called. The modules of attnlab itself do not
-    derive from it: use the functions :func:`save_pretrained` and :func:`from_pretrained`.
+    derive from it (they record their arguments all the same): use the functions
+    :func:`save_pretrained` and :func:`from_pretrained`.
 
     Example:
         >>> import tempfile

@@ -47,19 +47,18 @@ prefix="cnn/")``, save figures with ``ctx.save_plot(fig, "sampling_grids", capti
 return every target metric (also at smoke scale, where targets may be unchecked).
 
 Matplotlib is optional (the ``plot`` extra), and a run must finish without it. So draw and save
-every figure inside a ``ctx.plotting`` block named after it, and get pyplot from
-``attnlab.interpret.plots._pyplot()`` (or a plot helper that uses it), never by importing
-matplotlib directly::
+every figure inside a ``ctx.plotting`` block named after it, and draw it with a view of
+:mod:`attnlab.interpret.viz` (where every figure of the package is drawn), never by importing
+matplotlib::
 
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_alignment
 
-    with ctx.plotting("sampling_grids"):
-        fig, ax = _pyplot().subplots()
-        ...
-        ctx.save_plot(fig, "sampling_grids", caption="...")
+    with ctx.plotting("alignment"):
+        fig = plot_alignment(weights, source=source_tokens, target=output_tokens)
+        ctx.save_plot(fig, "alignment", caption="...")
 
-Without matplotlib, ``_pyplot()`` raises
-:class:`~attnlab.interpret.plots.PlottingUnavailableError`; the block skips the rest of the
+Without matplotlib, the view raises
+:class:`~attnlab.interpret.viz.PlottingUnavailableError`; the block skips the rest of the
 figure, the run logs one warning, and ``run.json`` and ``report.html`` list the figure as not
 drawn. Only that error is caught, so compute every metric outside the block: whatever the block
 computes is lost when the figure is skipped.

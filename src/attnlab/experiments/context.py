@@ -79,7 +79,13 @@ class RunContext:
 
     @property
     def checkpoint_dir(self) -> Path:
-        """``RUN_DIR/checkpoints`` (created on first access) for the training loop's files."""
+        """``RUN_DIR/checkpoints`` (created on first access) for the training loop's files.
+
+        Give each trained model its own ``fit(..., run_dir=ctx.checkpoint_dir / name)``: when
+        the run finishes, the best weights ``fit`` exported there are moved to
+        ``RUN_DIR/model`` (one model) or ``RUN_DIR/model/<name>`` (several), loadable with
+        ``attnlab.from_pretrained``, and listed in ``run.json`` under ``"models"``.
+        """
         path = self.run_dir / "checkpoints"
         path.mkdir(exist_ok=True)
         return path
@@ -175,18 +181,18 @@ class RunContext:
         Returns:
             The PNG's path.
         """
-        from attnlab.interpret.plots import _pyplot
+        from attnlab.interpret.viz import close_figure
 
         file_name = safe_plot_name(name)
         fig = getattr(figure, "figure", figure)
         if not self.is_main:
-            _pyplot().close(fig)
+            close_figure(fig)
             return self.plots_dir / file_name
         buffer = io.BytesIO()
         try:
             fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         finally:
-            _pyplot().close(fig)
+            close_figure(fig)
         path = RunDirectory(self.run_dir).save_plot_bytes(file_name, buffer.getvalue())
         for tracker in self.trackers:
             tracker.log_image(f"plots/{path.stem}", buffer.getvalue())
@@ -204,9 +210,9 @@ class RunContext:
     def plotting(self, name: str) -> Iterator[None]:
         """A block that draws and saves the figure ``name``; skipped when matplotlib is missing.
 
-        A :class:`~attnlab.interpret.plots.PlottingUnavailableError` raised in the block (by
-        any plot helper, which all import matplotlib through
-        :func:`attnlab.interpret.plots._pyplot`) ends the block quietly: the figure is recorded
+        A :class:`~attnlab.interpret.viz.PlottingUnavailableError` raised in the block (by
+        any view of :mod:`attnlab.interpret.viz`, which all import matplotlib through one
+        gate) ends the block quietly: the figure is recorded
         in :attr:`missing_plots` with the reason, and the first such figure of a run logs one
         warning. Any other error propagates. Keep metric computation out of the block: what it
         computes is lost when the figure is skipped.

@@ -1,8 +1,9 @@
 """The experiment registry: what ``attnlab experiments`` lists and ``attnlab run NAME`` runs.
 
 An :class:`Experiment` bundles a claim from a paper, the paper, a frozen config dataclass whose
-defaults are the paper's hyper-parameters, the ``smoke``/``quick``/``full`` scales, the targets the
-run is checked against, the expected CPU time, the datasets it needs and the function that runs it.
+defaults are the paper's hyper-parameters, the ``smoke``/``quick``/``full`` scales (and, for some,
+the optional ``paper`` scale), the targets the run is checked against, the expected CPU time,
+the datasets it needs and the function that runs it.
 
 The built-in experiments are the packages listed in :data:`EXPERIMENT_PACKAGES`; the registry
 imports them on its first lookup (each package's ``__init__`` calls :func:`register_experiment`),
@@ -29,23 +30,28 @@ from attnlab.experiments.overrides import (
     apply_overrides,
     is_frozen_dataclass,
 )
-from attnlab.report.checks import SCALES, Target
+from attnlab.report.checks import ALL_SCALES, OPTIONAL_SCALES, SCALES, Target
 
 if TYPE_CHECKING:  # pragma: no cover
     from attnlab.experiments.context import RunContext
 
 __all__ = [
+    "ALL_SCALES",
     "EXPERIMENT_PACKAGES",
+    "OPTIONAL_SCALES",
     "SCALES",
     "DataRequirement",
     "Experiment",
     "ExperimentRegistry",
+    "ScaleUnavailableError",
     "UnknownExperimentError",
     "current_registry",
+    "experiments_with_scale",
     "get_experiment",
     "isolated_registry",
     "list_experiments",
     "register_experiment",
+    "scale_unavailable_message",
 ]
 
 ConfigT = TypeVar("ConfigT")
@@ -70,11 +76,16 @@ EXPERIMENT_PACKAGES: tuple[str, ...] = (
     "bahdanau2015_length",
     "luong2015_local_vs_global",
     "sukhbaatar2015_memn2n_babi",
+    "interpretability_faithfulness",
 )
 
 
 class UnknownExperimentError(UnknownNameError):
     """No experiment is registered under the requested name (a :class:`LookupError`)."""
+
+
+class ScaleUnavailableError(ConfigError):
+    """An experiment was asked for an optional scale (``paper``) that it does not define."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +94,10 @@ class DataRequirement:
 
     A requirement may name a *fallback*: what the experiment reads instead when the data is
     missing (``"synthetic font-rendered digits"``), allowed only at ``fallback_scales``
-    (default ``smoke`` and ``quick``; ``full`` always needs the real data). The runner then runs
-    the experiment instead of refusing it, records the source in ``run.json`` and the report, and
-    prints it. The experiment itself must read the stand-in at those scales (e.g. a config with
-    ``data.source="auto"``, see :func:`attnlab.data.mnist.load_digits`).
+    (default ``smoke`` and ``quick``; ``full`` and ``paper`` always need the real data). The
+    runner then runs the experiment instead of refusing it, records the source in ``run.json``
+    and the report, and prints it. The experiment itself must read the stand-in at those scales
+    (e.g. a config with ``data.source="auto"``, see :func:`attnlab.data.mnist.load_digits`).
 
     Args:
         name: short name (``"mnist"``).
@@ -118,17 +129,18 @@ class DataRequirement:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fallback_scales", tuple(self.fallback_scales))
-        unknown = [s for s in self.fallback_scales if s not in SCALES]
+        unknown = [s for s in self.fallback_scales if s not in ALL_SCALES]
         if unknown:
             raise ValueError(
-                f"data requirement {self.name!r}: fallback_scales must be among {SCALES}, "
+                f"data requirement {self.name!r}: fallback_scales must be among {ALL_SCALES}, "
                 f"got {unknown}"
             )
-        if "full" in self.fallback_scales:
-            raise ValueError(
-                f"data requirement {self.name!r}: the full scale always needs the real data; "
-                "remove 'full' from fallback_scales"
-            )
+        for scale in _REAL_DATA_SCALES:
+            if scale in self.fallback_scales:
+                raise ValueError(
+                    f"data requirement {self.name!r}: the {scale} scale always needs the real "
+                    f"data; remove {scale!r} from fallback_scales"
+                )
         if self.fallback is not None and not self.fallback.strip():
             raise ValueError(f"data requirement {self.name!r}: fallback must be None or text")
 
@@ -173,6 +185,9 @@ class DataRequirement:
 
 ScaleSpec = Mapping[str, Any] | Callable[[], Any]
 
+#: Scales that never run on a stand-in for missing data.
+_REAL_DATA_SCALES = ("full", "paper")
+
 
 @dataclass(frozen=True)
 class Experiment(Generic[ConfigT]):
@@ -189,14 +204,20 @@ class Experiment(Generic[ConfigT]):
             overrides applied to the defaults (``{"steps": 20, "optim.lr": 0.1}``, values checked
             against the field types) or a zero-argument callable returning a config (e.g. a
             classmethod ``Config.smoke``). ``smoke`` must finish in seconds (a test runs every
-            experiment at smoke scale); ``quick`` in minutes; ``full`` is the longest schedule.
-        cpu_time: expected wall time in seconds on a 2-core CPU for each scale.
+            experiment at smoke scale); ``quick`` in minutes; ``full`` is the paper's schedule.
+            An experiment may add ``"paper"`` (:data:`OPTIONAL_SCALES`): the paper's
+            architecture and data protocol on a schedule that fits about an hour of a 2-core
+            CPU, whose targets judge a mean over seeds with its spread or a paired test.
+        cpu_time: expected wall time in seconds on a 2-core CPU for each scale it defines (the
+            listing marks it as an estimate until a run of that scale is recorded).
         targets: the numbers ``--check`` compares with (see :class:`~attnlab.report.Target`).
         datasets: the data the experiment reads (empty for generated data).
 
     Raises:
-        ValueError: on a malformed name, missing scale, non-frozen config, duplicated target
-            metric, or a scale whose overrides do not fit the config.
+        ValueError: on a malformed name, a missing required scale or an unknown one,
+            ``cpu_time`` not matching the scales, a non-frozen config, a duplicated target
+            metric, a target checked at a scale the experiment does not define, or a scale
+            whose overrides do not fit the config.
     """
 
     name: str
@@ -225,17 +246,18 @@ class Experiment(Generic[ConfigT]):
             )
         if not callable(self.run):
             raise ValueError(f"experiment {self.name!r}: run must be callable")
-        if set(self.scales) != set(SCALES):
+        if not set(SCALES) <= set(self.scales) <= set(ALL_SCALES):
             raise ValueError(
-                f"experiment {self.name!r}: scales must be exactly {SCALES}, "
-                f"got {tuple(self.scales)}"
+                f"experiment {self.name!r}: scales must be exactly {SCALES}, optionally with "
+                f"{OPTIONAL_SCALES}, got {tuple(self.scales)}"
             )
-        if set(self.cpu_time) != set(SCALES) or not all(
-            isinstance(t, (int, float)) and math.isfinite(t) and t > 0
+        if set(self.cpu_time) != set(self.scales) or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0
             for t in self.cpu_time.values()
         ):
             raise ValueError(
-                f"experiment {self.name!r}: cpu_time must give positive seconds for {SCALES}"
+                f"experiment {self.name!r}: cpu_time must give positive seconds for each of "
+                f"its scales {self.defined_scales}, got {tuple(self.cpu_time)}"
             )
         object.__setattr__(self, "targets", tuple(self.targets))
         object.__setattr__(self, "datasets", tuple(self.datasets))
@@ -244,13 +266,34 @@ class Experiment(Generic[ConfigT]):
         metrics = [t.metric for t in self.targets]
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"experiment {self.name!r}: a target metric is listed twice")
+        for target in self.targets:
+            undefined = [s for s in target.scales if s not in self.scales]
+            if undefined:
+                raise ValueError(
+                    f"experiment {self.name!r}: target {target.metric!r} is checked at scale "
+                    f"{undefined[0]!r}, which the experiment does not define"
+                )
         if not all(isinstance(d, DataRequirement) for d in self.datasets):
             raise ValueError(f"experiment {self.name!r}: datasets must be DataRequirement objects")
-        for scale in SCALES:  # fail at registration, not at the first run
+        for scale in self.defined_scales:  # fail at registration, not at the first run
             try:
                 self.make_config(scale)
             except ConfigError as error:
                 raise ValueError(f"experiment {self.name!r}: {error}") from error
+
+    @property
+    def defined_scales(self) -> tuple[str, ...]:
+        """The scales this experiment defines, in the order of :data:`ALL_SCALES`.
+
+        Example:
+            >>> get_experiment("demo_retrieval").defined_scales
+            ('smoke', 'quick', 'full')
+        """
+        return tuple(s for s in ALL_SCALES if s in self.scales)
+
+    def has_scale(self, scale: str) -> bool:
+        """Whether the experiment defines ``scale`` (always true for :data:`SCALES`)."""
+        return scale in self.scales
 
     def make_config(
         self, scale: str = "full", overrides: Mapping[str, str] | None = None
@@ -258,10 +301,16 @@ class Experiment(Generic[ConfigT]):
         """The configuration of ``scale`` with command-line ``overrides`` (strings) applied.
 
         Raises:
+            ScaleUnavailableError: ``scale`` is an optional scale (``paper``) this experiment
+                does not define; the message names the experiments that do.
             ConfigError: unknown scale, unknown key or a value of the wrong type.
         """
-        if scale not in SCALES:
-            raise ConfigError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+        if scale not in ALL_SCALES:
+            raise ConfigError(
+                f"unknown scale {scale!r}; expected one of {', '.join(ALL_SCALES)}"
+            )
+        if scale not in self.scales:
+            raise ScaleUnavailableError(scale_unavailable_message(self, scale))
         spec = self.scales[scale]
         where = f" for experiment {self.name}"
         if isinstance(spec, Mapping):
@@ -313,6 +362,25 @@ class Experiment(Generic[ConfigT]):
             return (importlib.resources.files(self.package) / "README.md").read_text("utf-8")
         except (OSError, ModuleNotFoundError, TypeError, ValueError):
             return None
+
+
+def experiments_with_scale(scale: str) -> list[str]:
+    """Names of the registered experiments that define ``scale``, sorted.
+
+    Example:
+        >>> "demo_retrieval" in experiments_with_scale("quick")
+        True
+    """
+    return [e.name for e in list_experiments() if e.has_scale(scale)]
+
+
+def scale_unavailable_message(experiment: Experiment[Any], scale: str) -> str:
+    """Why ``experiment`` cannot run at ``scale``, naming the experiments that can."""
+    others = experiments_with_scale(scale)
+    which = ", ".join(others) if others else "none is registered"
+    return (f"experiment {experiment.name} defines no {scale} scale (its scales: "
+            f"{', '.join(experiment.defined_scales)}); experiments with a {scale} scale: "
+            f"{which}")
 
 
 class ExperimentRegistry:

@@ -22,7 +22,7 @@ import torch
 
 from attnlab.experiments.overrides import ConfigError, config_to_dict
 from attnlab.experiments.registry import (
-    SCALES,
+    ALL_SCALES,
     Experiment,
     current_registry,
     get_experiment,
@@ -148,7 +148,7 @@ def _recorded_job(root: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise ConfigError(f"cannot resume {str(root)!r}: unreadable {SUMMARY_FILE} "
                           f"({error})") from error
-    if not isinstance(summary, dict) or summary.get("scale") not in SCALES:
+    if not isinstance(summary, dict) or summary.get("scale") not in ALL_SCALES:
         raise ConfigError(f"cannot resume {str(root)!r}: {SUMMARY_FILE} records no scale")
     return summary
 
@@ -180,7 +180,9 @@ def reproduce(
 ) -> ReproduceResult:
     """Run every registered experiment whose data is available; one combined report.
 
-    Experiments whose data is missing are skipped with the reason, unless their data requirement
+    At an optional scale (``"paper"``) only the experiments that define it run; the others are
+    skipped with the reason ``"no paper scale"``. Experiments whose data is missing are skipped
+    with the reason, unless their data requirement
     names a fallback allowed at ``scale`` (then they run on it, and the run records it); a run
     that fails is recorded and the others still run. The folder ``out`` (default
     ``./runs/reproduce-<scale>-<time>``) gets one sub-folder per experiment, ``summary.json``
@@ -194,8 +196,8 @@ def reproduce(
             possibly a comma-separated list: ``["a,b", "c"]``).
         ReportError: ``out`` is not writable.
     """
-    if scale not in SCALES:
-        raise ConfigError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    if scale not in ALL_SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; expected one of {', '.join(ALL_SCALES)}")
     resolve_device(device)
     try:
         resolve_threads(threads, scale)
@@ -286,7 +288,13 @@ class _Job:
     def plan(self, experiments: Sequence[Experiment[Any]]) -> list[Experiment[Any]]:
         """The experiments to run; the others are skipped now, with the reason said at once."""
         runnable: list[Experiment[Any]] = []
+        undefined = [exp.name for exp in experiments if not exp.has_scale(self.scale)]
+        if undefined:
+            self.skipped += [(name, f"no {self.scale} scale") for name in undefined]
+            self.say(f"skip (no {self.scale} scale): {', '.join(undefined)}")
         for exp in experiments:
+            if not exp.has_scale(self.scale):
+                continue
             missing = exp.data_missing(self.data_path, self.scale)
             if missing:
                 reason = missing_data_message(exp, self.data_path, self.scale, missing)

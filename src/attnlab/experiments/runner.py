@@ -52,6 +52,7 @@ from attnlab.train.distributed import (
     init_distributed,
 )
 from attnlab.train.distributed import resolve_device as _train_device
+from attnlab.train.export import MODEL_DIR, collect_exports, unexported_runs
 from attnlab.train.seeding import seed_everything
 from attnlab.train.trackers import TRACKERS, make_tracker
 
@@ -277,7 +278,7 @@ def missing_data_message(
     where = (str(data_path) if data_path is not None
              else f"{default_data_dir()} (${DATA_ENV} is not set)")
     hint = (" (the smoke/quick scales would use a stand-in)"
-            if scale == "full" and not exp.data_missing(data_path, "quick") else "")
+            if scale in ("full", "paper") and not exp.data_missing(data_path, "quick") else "")
     return (f"experiment {exp.name} cannot run at scale {scale}: data missing under {where}: "
             + "; ".join(missing) + hint
             + ". Get it with: attnlab data fetch "
@@ -308,7 +309,8 @@ def run_experiment(
 
     Args:
         experiment: a registered name or an :class:`Experiment`.
-        scale: ``"smoke"``, ``"quick"`` or ``"full"``.
+        scale: ``"smoke"``, ``"quick"``, ``"full"``, or ``"paper"`` for the experiments that
+            define it (others raise :class:`~attnlab.experiments.registry.ScaleUnavailableError`).
         overrides: ``["key=value", ...]`` (or a mapping of strings), validated against the config.
         seed: seeds ``random``, ``numpy`` and ``torch`` and is passed to the experiment.
         data_dir: dataset folder (default ``$ATTNLAB_DATA``, then the loaders' default).
@@ -658,11 +660,15 @@ def _finish(
             except Exception as plot_error:  # a broken plot must not lose the metrics either
                 ctx.logger.warning("no learning-curve plot: %s", plot_error)
     sources = dict(run.meta.get("data_sources") or {})
+    models: list[str] = []  # the trained models, exported by fit, moved to RUN_DIR/model
     if status == "finished":
         atomic_write_json(run.path / METRICS_FILE, metrics)
         for requirement in exp.datasets:  # present but left unread: not "real"
             if requirement.used_metric is not None and metrics.get(requirement.used_metric) == 0:
                 sources[requirement.name] = "not used by this run"
+        for name in unexported_runs(run.path / "checkpoints"):
+            ctx.logger.warning("the model trained in checkpoints/%s was not exported", name)
+        models = collect_exports(run.path / "checkpoints", run.path / MODEL_DIR)
         if not keep_checkpoints:
             _prune_checkpoints(run.path / "checkpoints")
     checks = check_targets(exp.targets, metrics, scale=scale)
@@ -674,6 +680,7 @@ def _finish(
         duration_s=round(duration, 3),
         cpu_s=round(cpu_s, 3),
         checkpoints="kept" if keep_checkpoints or status != "finished" else "removed",
+        models=models,
         plots=ctx.plots,
         missing_plots=ctx.missing_plots,
         checks=[

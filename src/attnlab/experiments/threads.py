@@ -9,8 +9,8 @@ times slower than with one thread each. The policy, in order:
 2. ``OMP_NUM_THREADS`` when the environment sets it (the user's own choice);
 3. one thread for the ``smoke`` and ``quick`` scales (their models are too small to gain from
    more, and one thread is what their recorded timings used);
-4. for larger scales, the cores this process may use, shared out among the ``torchrun``
-   processes of this machine (``LOCAL_WORLD_SIZE``).
+4. for the larger scales (``full`` and the optional ``paper``), the cores this process may use,
+   shared out among the ``torchrun`` processes of this machine (``LOCAL_WORLD_SIZE``).
 
 Reproducibility: with the same seed, scale and thread count, a CPU run repeats exactly. Across
 thread counts the floating-point reductions of matrix products and convolutions are split

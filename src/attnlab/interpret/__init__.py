@@ -9,7 +9,10 @@ explanations, and plot the weights.
   (Chefer, Gur & Wolf 2021), and the baselines :func:`gradient_x_input` and
   :func:`random_attribution`.
 * :func:`faithfulness`: deletion and insertion curves of a ranking.
-* :mod:`attnlab.interpret.plots`: heat maps (matplotlib, imported only when drawing).
+* :mod:`attnlab.interpret.viz`: every figure of the package (alignment and head maps, rollout,
+  highlighted text as HTML or a figure, sampling grids, SE gates, graph neighbourhoods, pointer
+  distributions, result charts); matplotlib is imported only when drawing.
+  :mod:`attnlab.interpret.plots` keeps its former names as aliases of the same functions.
 
 Importing this package does not import matplotlib, nor the model zoo (loaded on first use).
 """

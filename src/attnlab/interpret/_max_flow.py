@@ -31,12 +31,26 @@ Layout: ``F[p, b, k, m]`` is the flow on the edge from node ``k`` of node layer 
 A saturating push sets the flow to the capacity (or 0) exactly, so no rounding residue is left
 behind as a phantom edge.
 
-Why vectorised push-relabel: every problem touches all ``(N - 2) L^2`` interior edges, and the
-``L^2`` problems of a full flow matrix cost ``O(N L^4)`` per round; a round is a few tensor
-passes per layer instead of a Python loop over edges. Measured on one CPU thread (float64,
-``L = 128``, six layers, random softmax attention): 2.5-3.2 s per output row of 128 problems
-(20-30 rounds), 5.5 min for the full 128 x 128 matrix, where networkx's ``maximum_flow_value``
-takes about 0.75 s per problem, some 3.4 h (``docs/interpret.md`` has the table).
+Cost. Every problem needs its own flow state over all ``(N - 2) L^2`` interior edges: the
+pairwise maximum flows of a directed graph have no shared summary (no cut tree as for undirected
+graphs), and cheap certificates settle few pairs. The end cuts (the source's out-capacity, the
+sink's in-capacity) bound every flow, but flows built without a solver (proportional splits as
+in rollout, matrix scaling of one block between a forward and a backward split) do not reach
+them, because the residual connection keeps both ends concentrated on the diagonal. So a round
+costs ``O(P N L^2)`` and a full matrix ``O(R N L^4)``, ``R`` rounds (20-45 at ``L = 128``).
+A round is a few dozen memory-bound tensor passes over the ``(P, N - 2, L, L)`` state, so the
+passes write into buffers kept for the whole chunk (a fresh ``(P, L, L)`` temporary per operation
+costs more than the operation on one CPU thread), the distance search adds float32 penalties
+instead of masking, admissibility masks are built in float64 without bool conversions, and
+finished problems are dropped only once a quarter of a chunk is done. Measured on one CPU thread
+(float64, ``L = 128``, six layers, eight heads; a shared two-core machine, busy with other jobs):
+random softmax attention (scores times 2) 1.3-1.8 s per output row of 128 problems and 195 s
+wall clock (180 s CPU) for the full 128 x 128 matrix, against 2.2-2.8 s per row and 326 s (311 s
+CPU) for the previous version of this module run back to back (the same values, bit for bit);
+attention that decays with distance plus a shared first position (interior minimum cuts, more
+rounds) 3.6-4.0 s per row against 5.9 s. With the machine busier still, wall clock reached three
+times the CPU time (574 s for the full matrix). networkx's ``maximum_flow_value`` takes about
+0.75 s per problem.
 """
 
 from __future__ import annotations
@@ -50,25 +64,49 @@ _CHUNK_ELEMENTS = 1 << 23
 """Problems per chunk: about this many flow entries (``P * M * L * L``) at once."""
 
 
-def _distances(down: Tensor, up: Tensor, sink: Tensor, unreachable: float) -> Tensor:
-    """Exact residual distances to the sink, ``(P, M + 1, L)``; ``unreachable`` where none.
+class _Workspace:
+    """Scratch tensors of one chunk, reused every round: allocating a fresh ``(P, L, L)``
+    temporary per operation costs more than the operation itself on one CPU thread."""
 
-    ``down[p, b, k, m] > 0``: residual edge from node ``k`` of layer index ``b + 1`` to ``m`` of
-    index ``b``; ``up[p, b, k, m] > 0``: residual edge from ``m`` (index ``b``) up to ``k``
-    (index ``b + 1``); ``sink[p, k] > 0``: residual edge from ``k`` (index 0) to the sink.
+    def __init__(self, P: int, M: int, L: int, device: torch.device) -> None:
+        self.blocked = torch.empty(P, M, L, L, dtype=torch.bool, device=device)
+        self.penalty_down = torch.empty(P, M, L, L, dtype=torch.float32, device=device)
+        self.penalty_up = torch.empty(P, M, L, L, dtype=torch.float32, device=device)
+        self.via = torch.empty(P, L, L, dtype=torch.float32, device=device)
+        self.adm_down = torch.empty(P, L, L, dtype=torch.float64, device=device)
+        self.adm_up = torch.empty(P, L, L, dtype=torch.float64, device=device)
+        self.saturated = torch.empty(P, L, L, dtype=torch.bool, device=device)
+        self.r_down = torch.empty(P, L, L, dtype=torch.float64, device=device)
+        self.r_up = torch.empty(P, L, L, dtype=torch.float64, device=device)
+
+
+def _distances(
+    C: Tensor, F: Tensor, sink: Tensor, unreachable: float, work: _Workspace
+) -> Tensor:
+    """Exact residual distances to the sink, ``(P, M + 1, L)`` (float32, small integers);
+    ``unreachable`` where none.
+
+    Residual edges: down from node ``k`` of layer index ``b + 1`` to ``m`` of index ``b`` where
+    ``F[p, b, k, m] < C[b, k, m]``; up from ``m`` (index ``b``) to ``k`` (index ``b + 1``) where
+    ``F[p, b, k, m] > 0``; into the sink from ``k`` (index 0) where ``sink[p, k]``. A missing edge
+    is a penalty of ``unreachable`` added to the distance across it.
     """
-    P, M, L, _ = down.shape
-    d = torch.full((P, M + 1, L), unreachable, dtype=torch.float64, device=down.device)
+    P, M, L, _ = F.shape
+    blocked = work.blocked.view(torch.uint8)  # converts to float faster than bool does
+    torch.ge(F, C, out=work.blocked)  # no residual down edge
+    work.penalty_down.copy_(blocked).mul_(unreachable)
+    torch.le(F, 0, out=work.blocked)  # no residual up edge
+    work.penalty_up.copy_(blocked).mul_(unreachable)
+    d = torch.full((P, M + 1, L), unreachable, dtype=torch.float32, device=F.device)
     d[:, 0] = torch.where(sink, 1.0, unreachable)
-    far = torch.tensor(unreachable, dtype=torch.float64, device=down.device)
     while True:
         before = d.clone()
         for b in range(M):  # upward sweep: through down edges to the layer below
-            via = torch.where(down[:, b], d[:, b].unsqueeze(-2), far).amin(-1) + 1
-            d[:, b + 1] = torch.minimum(d[:, b + 1], via)
+            via = torch.add(work.penalty_down[:, b], d[:, b].unsqueeze(-2), out=work.via)
+            torch.minimum(d[:, b + 1], via.amin(-1).add_(1), out=d[:, b + 1])
         for b in range(M - 1, -1, -1):  # downward sweep: through up edges to the layer above
-            via = torch.where(up[:, b], d[:, b + 1].unsqueeze(-1), far).amin(-2) + 1
-            d[:, b] = torch.minimum(d[:, b], via)
+            via = torch.add(work.penalty_up[:, b], d[:, b + 1].unsqueeze(-1), out=work.via)
+            torch.minimum(d[:, b], via.amin(-2).add_(1), out=d[:, b])
         d.clamp_(max=unreachable)
         if torch.equal(before, d):
             return d
@@ -84,6 +122,7 @@ def _push_layer(
     to_sink: Tensor,
     value: Tensor,
     unreachable: float,
+    work: _Workspace,
 ) -> tuple[Tensor, Tensor]:
     """Every active node of layer index ``t`` pushes its excess along its admissible edges (down
     to ``t - 1`` or into the sink, up to ``t + 1``), split in proportion to their residual
@@ -95,30 +134,34 @@ def _push_layer(
     ex = torch.where(act, excess[:, t], 0.0)
     total = torch.zeros(P, L, dtype=excess.dtype, device=excess.device)
     if t >= 1:  # down edges of block t - 1: (p, k in t, m in t - 1)
-        adm_down = h[:, t].unsqueeze(-1) == h[:, t - 1].unsqueeze(-2) + 1
-        r_down = (C[:, t - 1] - F[:, t - 1]).masked_fill_(~adm_down, 0.0)
+        # 1.0 where h(k) = h(m) + 1, else 0.0 (in place, no bool-to-float conversion)
+        adm_down = torch.sub(h[:, t].unsqueeze(-1), h[:, t - 1].unsqueeze(-2),
+                             out=work.adm_down).eq_(1.0)
+        r_down = torch.sub(C[t - 1], F[:, t - 1], out=work.r_down).mul_(adm_down)
         total += r_down.sum(-1)
     else:  # into the sink
         adm_sink = h[:, 0] == 1
         r_sink = torch.where(adm_sink, sink - to_sink, 0.0)
         total += r_sink
     if t < top:  # up edges: the reverse of block t's flow, (p, k in t + 1, m in t)
-        adm_up = h[:, t].unsqueeze(-2) == h[:, t + 1].unsqueeze(-1) + 1
-        r_up = F[:, t].masked_fill(~adm_up, 0.0)
+        adm_up = torch.sub(h[:, t].unsqueeze(-2), h[:, t + 1].unsqueeze(-1),
+                           out=work.adm_up).eq_(1.0)
+        r_up = torch.mul(F[:, t], adm_up, out=work.r_up)
         total += r_up.sum(-2)
     full = act & (total <= ex)  # the node saturates every admissible edge
     share = torch.where(full, 1.0, ex / torch.where(total > 0, total, 1.0))
     excess[:, t] = torch.where(
         full, (excess[:, t] - total).clamp(min=0), torch.where(act, 0.0, excess[:, t])
     )
+    any_full = bool(full.any())
     if t >= 1:
         push = r_down.mul_(share.unsqueeze(-1))
         excess[:, t - 1] += push.sum(-2)
         block = F[:, t - 1]
         block.add_(push)
-        # a saturating push leaves exactly the capacity on the edge: no rounding residue
-        torch.where(adm_down.logical_and_(full.unsqueeze(-1)), C[:, t - 1].expand_as(block),
-                    block, out=block)
+        if any_full:  # a saturating push leaves exactly the capacity: no rounding residue
+            saturated = torch.gt(adm_down.mul_(full.unsqueeze(-1)), 0.0, out=work.saturated)
+            torch.where(saturated, C[t - 1], block, out=block)
     else:
         push_sink = r_sink * share
         to_sink = torch.where(adm_sink & full, sink, to_sink + push_sink)
@@ -128,7 +171,9 @@ def _push_layer(
         excess[:, t + 1] += push.sum(-1)
         block = F[:, t]
         block.sub_(push)
-        block.masked_fill_(adm_up.logical_and_(full.unsqueeze(-2)), 0.0)  # exactly empty
+        if any_full:  # exactly empty
+            block.masked_fill_(torch.gt(adm_up.mul_(full.unsqueeze(-2)), 0.0,
+                                        out=work.saturated), 0.0)
     return to_sink, value
 
 
@@ -137,8 +182,9 @@ def _solve(source: Tensor, inner: Tensor, sink: Tensor, tol: float) -> Tensor:
     P, L = source.shape
     M = inner.shape[0]
     V = float((M + 1) * L + 2)
-    C = inner.unsqueeze(0)  # (1, m, k, l)
+    C = inner.contiguous()  # (m, k, l), shared by the problems
     F = torch.zeros(P, M, L, L, dtype=source.dtype, device=source.device)
+    work = _Workspace(P, M, L, source.device)
     to_sink = torch.zeros_like(sink)
     excess = torch.zeros(P, M + 1, L, dtype=source.dtype, device=source.device)
     excess[:, -1] = source  # the source's edges are saturated at the start
@@ -146,24 +192,31 @@ def _solve(source: Tensor, inner: Tensor, sink: Tensor, tol: float) -> Tensor:
     bound = torch.minimum(source.sum(-1), sink.sum(-1))  # the source's and the sink's cuts
     result = torch.zeros(P, dtype=source.dtype, device=source.device)
     alive = torch.arange(P, device=source.device)
+    finished = torch.zeros(P, dtype=torch.bool, device=source.device)
     max_rounds = int(4 * V * V)  # push-relabel needs O(V^2) rounds of pushes at most
     for round_ in range(max_rounds):
-        h = _distances(C - F > 0, F > 0, sink > to_sink, V)
+        h = _distances(C, F, sink > to_sink, V, work).to(torch.float64)
         active = (excess > 0) & (h < V)
         done = (torch.where(active, excess, 0).sum((1, 2)) <= tol) | (value >= bound - tol)
+        done &= ~finished
         if bool(done.any()):
             result[alive[done]] = value[done]
-            keep = ~done
-            if not bool(keep.any()):
+            excess[done] = 0  # nothing left to push: a finished problem stays as it is
+            finished |= done
+            if bool(finished.all()):
                 return result
-            alive, F, to_sink, excess, value, bound, h, sink = (
-                t[keep] for t in (alive, F, to_sink, excess, value, bound, h, sink)
-            )
+            if 4 * int(finished.sum()) >= finished.numel():  # copying the state costs a round
+                keep = ~finished
+                alive, F, to_sink, excess, value, bound, h, sink, finished = (
+                    t[keep]
+                    for t in (alive, F, to_sink, excess, value, bound, h, sink, finished)
+                )
+                work = _Workspace(F.shape[0], M, L, source.device)
         # one sweep through the layers, top-down and bottom-up in turn: a layer pushes what it
         # received earlier in the same sweep, so excess crosses every layer in one round
         layers = range(M, -1, -1) if round_ % 2 == 0 else range(M + 1)
         for t in layers:
-            to_sink, value = _push_layer(t, C, F, h, excess, sink, to_sink, value, V)
+            to_sink, value = _push_layer(t, C, F, h, excess, sink, to_sink, value, V, work)
     raise RuntimeError(f"push-relabel did not finish in {max_rounds} rounds")  # pragma: no cover
 
 

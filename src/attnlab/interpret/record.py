@@ -45,6 +45,8 @@ from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
+from attnlab.core.weight_selection import WeightSelection
+
 __all__ = [
     "KINDS",
     "AttentionRecord",
@@ -84,6 +86,10 @@ class AttentionRecord(NamedTuple):
         extras: the other tensor fields of the output (``theta`` and ``grid`` of a spatial
             transformer, ``word_weights`` of hierarchical attention, ``probs`` of hard
             attention, ...), by field name.
+        selection: the :class:`~attnlab.core.weight_selection.WeightSelection` a
+            ``force_weights`` mapping asked for, with explicit indices when the module has a
+            ``num_heads`` (``weights[:, a, b]`` is head ``selection.heads[a]``, query
+            ``selection.queries[b]``); ``None`` when ``weights`` holds every entry.
     """
 
     name: str
@@ -95,6 +101,7 @@ class AttentionRecord(NamedTuple):
     call: int
     module_type: str
     extras: Mapping[str, Tensor]
+    selection: WeightSelection | None = None
 
 
 class Recording(list[AttentionRecord]):
@@ -336,6 +343,54 @@ def _takes_need_weights(module: nn.Module) -> bool:
         return False
 
 
+_Forcing = list[tuple[str | type[nn.Module], bool | WeightSelection]]
+
+
+def _forcing(
+    force_weights: bool | Selector | Mapping[str, bool | WeightSelection] | None,
+) -> _Forcing:
+    """``force_weights`` as ``(entry, what to force)`` pairs, the first match winning."""
+    if force_weights is True:
+        return [("*", True)]
+    if force_weights is None or force_weights is False:
+        return []
+    if isinstance(force_weights, Mapping):
+        pairs: _Forcing = []
+        for pattern, value in force_weights.items():
+            if not isinstance(pattern, (str, type)):
+                raise TypeError(
+                    "force_weights keys must be name patterns (str) or module types, got "
+                    f"{type(pattern).__name__}"
+                )
+            if not isinstance(value, (bool, WeightSelection)):
+                raise TypeError(
+                    f"force_weights[{pattern!r}] must be True, False or a WeightSelection, got "
+                    f"{type(value).__name__}"
+                )
+            pairs.append((pattern, value))
+        return pairs
+    return [(entry, True) for entry in _entries(force_weights, "force_weights")]
+
+
+def _forced_value(forcing: _Forcing, name: str, module: nn.Module) -> bool | WeightSelection:
+    """What a module is forced to compute: ``False`` (nothing), ``True`` or a selection."""
+    for entry, value in forcing:
+        if _matches([entry], name, module):
+            return value
+    return False
+
+
+def _resolved(
+    selection: WeightSelection, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> WeightSelection:
+    """``selection`` with explicit indices when the module's heads and queries are known."""
+    query = args[0] if args else kwargs.get("query")
+    num_heads = getattr(module, "num_heads", None)
+    if isinstance(query, Tensor) and query.dim() >= 2 and isinstance(num_heads, int):
+        return selection.resolve(num_heads=num_heads, q_len=query.shape[1])
+    return selection
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -344,7 +399,7 @@ def record(
     model: nn.Module,
     *,
     include: Selector | None = None,
-    force_weights: bool | Selector | None = None,
+    force_weights: bool | Selector | Mapping[str, bool | WeightSelection] | None = None,
 ) -> Iterator[Recording]:
     """Record the attention of the attention modules of ``model`` during the ``with`` block.
 
@@ -367,7 +422,12 @@ def record(
             field, or the second item of a tuple, is the record's tensor). ``None``: every
             outermost attention module.
         force_weights: the recorded modules that must compute weights: ``True`` for all of
-            them, a selector as ``include`` for some, ``None``/``False`` for none.
+            them, a selector as ``include`` for some, ``None``/``False`` for none; or a mapping
+            from name patterns to what to force: ``True`` (every weight) or a
+            :class:`~attnlab.core.weight_selection.WeightSelection` (the fused context and the
+            weights of some heads and queries only, for modules that accept one, such as
+            :class:`~attnlab.mechanisms.multihead.MultiHeadAttention`), e.g.
+            ``{"layers.0.*": WeightSelection(heads=[0])}``; the first matching pattern wins.
 
     Yields:
         a :class:`Recording` filled as the model runs.
@@ -395,41 +455,41 @@ def record(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     chosen = _select(model, include)
-    if force_weights is True:
-        forced_entries: list[str | type[nn.Module]] = ["*"]
-    elif force_weights is None or force_weights is False:
-        forced_entries = []
-    else:
-        forced_entries = _entries(force_weights, "force_weights")
+    forcing = _forcing(force_weights)
     recording = Recording()
     handles: list[Any] = []
     try:
         for name, module, kind in chosen:
-            force = bool(forced_entries) and _matches(forced_entries, name, module)
+            force = _forced_value(forcing, name, module)
             takes = _takes_need_weights(module)
             calls = [0]
             forced_now: list[bool] = []
 
             def pre_hook(
                 mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
-                *, force: bool = force, takes: bool = takes, forced_now: list[bool] = forced_now,
+                *, force: bool | WeightSelection = force, takes: bool = takes,
+                forced_now: list[bool] = forced_now,
             ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
                 asked = kwargs.get("need_weights", True) if takes else True
-                forced_now.append(force and takes and asked is False)
+                forced_now.append(force is not False and takes and asked is False)
                 if forced_now[-1]:
-                    return args, {**kwargs, "need_weights": True}
+                    return args, {**kwargs, "need_weights": force}
                 return None
 
             def hook(
                 mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any,
                 *, name: str = name, kind: str = kind, calls: list[int] = calls,
-                forced_now: list[bool] = forced_now,
+                forced_now: list[bool] = forced_now, force: bool | WeightSelection = force,
             ) -> None:
                 weights, extras = _split_output(output)
+                forced = forced_now.pop() if forced_now else False
+                selection = (
+                    _resolved(force, mod, args, kwargs)
+                    if forced and isinstance(force, WeightSelection) else None
+                )
                 recording.append(AttentionRecord(
                     name, kind, weights, _axes(mod, kind, weights), weights is not None,
-                    forced_now.pop() if forced_now else False, calls[0], type(mod).__name__,
-                    extras,
+                    forced, calls[0], type(mod).__name__, extras, selection,
                 ))
                 calls[0] += 1
 

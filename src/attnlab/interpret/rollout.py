@@ -184,6 +184,7 @@ def attention_flow(
     residual: bool = True,
     mask: Tensor | None = None,
     positions: Sequence[int] | Tensor | None = None,
+    columns: Sequence[int] | Tensor | None = None,
     tol: float = 0.0,
 ) -> Tensor:
     """Attention flow: the maximum flow from each output position to each input position.
@@ -198,11 +199,13 @@ def attention_flow(
         positions: the output positions ``i`` to compute (the rows); default all ``L``. Each
             row costs ``L`` maximum-flow problems, so a long sequence is much cheaper row by row
             (e.g. only the classification position).
+        columns: the input positions ``j`` to compute (the columns); default all ``L``. With
+            ``positions`` only the ``len(positions) * len(columns)`` selected pairs are solved.
         tol: stop each problem once its flow is provably within ``tol`` of the maximum (a cut
             of capacity ``<= flow + tol`` is known); ``0`` runs the algorithm to its exact end.
 
     Shape:
-        ``(B, L, L)``, or ``(B, len(positions), L)`` with ``positions``.
+        ``(B, len(positions), len(columns))``: ``(B, L, L)`` by default.
 
     Returns:
         Flow values in ``[0, 1]``: a row's out-capacity is 1, so no flow exceeds 1. Padded
@@ -213,7 +216,16 @@ def attention_flow(
         problems (:mod:`attnlab.interpret._max_flow`), in float64. One layer reduces to
         ``A~_1`` itself and two layers to ``sum_k min(A~_2[i, k], A~_1[k, j])``. Flow is not
         differentiable (it is piecewise linear in the capacities); no gradient flows through it.
-        Measured times for ``L = 128`` and six layers are in ``docs/interpret.md``.
+
+        Cost: every pair is its own maximum-flow problem over ``(N - 2) L^2`` interior edges,
+        and the solver needs some 20-45 rounds over them at ``L = 128``: ``O(N L^2)`` per round
+        and pair, ``O(N L^4)`` per round for the full matrix, with memory for about ``2^23`` flow
+        entries at a time. Measured on one CPU thread for ``L = 128``, six layers, eight heads
+        (a shared two-core machine, busy): random softmax attention 1.3-1.8 s per output row and
+        195 s for the full matrix (326 s before the solver kept its buffers); attention that
+        decays with distance (interior minimum cuts) 3.6-4.0 s per row. Select ``positions`` or
+        ``columns`` when only some pairs are needed; ``benchmarks/bench_flow.py`` repeats the
+        measurement.
 
     Example:
         >>> import torch
@@ -222,28 +234,40 @@ def attention_flow(
         True
         >>> attention_flow([a, a, a], positions=[0]).shape
         torch.Size([1, 1, 3])
+        >>> attention_flow([a, a, a], positions=[0, 2], columns=[1]).shape
+        torch.Size([1, 2, 1])
     """
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     with torch.no_grad():
         mixed = mix_attention(attentions, head_fusion=head_fusion, residual=residual, mask=mask)
     batch, layers, length = mixed.shape[0], mixed.shape[1], mixed.shape[-1]
-    if positions is None:
-        rows = torch.arange(length, device=mixed.device)
-    else:
-        rows = torch.as_tensor(positions, dtype=torch.long, device=mixed.device).reshape(-1)
-        if rows.numel() and (int(rows.min()) < -length or int(rows.max()) >= length):
-            raise ValueError(f"positions must lie in [-{length}, {length}), got {rows.tolist()}")
-        rows = rows % length
+    rows = _selection(positions, length, "positions", mixed.device)
+    cols = _selection(columns, length, "columns", mixed.device)
     if layers == 1:
-        return mixed[:, 0, rows]
-    out = mixed.new_zeros(batch, rows.numel(), length)
-    cols = torch.arange(length, device=mixed.device)
-    pair_rows = rows.repeat_interleave(length)  # problems (i, j), j fastest
+        return mixed[:, 0, rows][:, :, cols]
+    out = mixed.new_zeros(batch, rows.numel(), cols.numel())
+    pair_rows = rows.repeat_interleave(cols.numel())  # problems (i, j), j fastest
     pair_cols = cols.repeat(rows.numel())
     for b in range(batch):
         source = mixed[b, -1, pair_rows]  # (p, k): edges (N, i) -> (N - 1, k)
         sink = mixed[b, 0, :, pair_cols].T  # (p, k): edges (1, k) -> (0, j)
         inner = mixed[b, 1:-1]  # (n - 2, k, l): edges (l + 1, k) -> (l, m), l = 1..N-2
-        out[b] = layered_max_flow(source, inner, sink, tol=float(tol)).view(rows.numel(), length)
+        flows = layered_max_flow(source, inner, sink, tol=float(tol))
+        out[b] = flows.view(rows.numel(), cols.numel())
     return out
+
+
+def _selection(
+    chosen: Sequence[int] | Tensor | None, length: int, name: str, device: torch.device
+) -> Tensor:
+    """The positions ``chosen`` (all ``length`` when ``None``) as indices in ``[0, length)``."""
+    if chosen is None:
+        return torch.arange(length, device=device)
+    index = torch.as_tensor(chosen, device=device)
+    if index.numel() and (index.is_floating_point() or index.dtype == torch.bool):
+        raise TypeError(f"{name} must hold integer positions, got {index.dtype}")
+    index = index.to(torch.long).reshape(-1)
+    if index.numel() and (int(index.min()) < -length or int(index.max()) >= length):
+        raise ValueError(f"{name} must lie in [-{length}, {length}), got {index.tolist()}")
+    return index % length

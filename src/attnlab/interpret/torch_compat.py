@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from attnlab.core.init_args import AttnModule
+
 if TYPE_CHECKING:  # pragma: no cover
     from attnlab.mechanisms.multihead import MultiHeadAttention
 
@@ -50,7 +52,7 @@ def _accept_torch_keys(
             state_dict[f"{prefix}attention.{rest}"] = state_dict.pop(key)
 
 
-class TorchAttentionAdapter(nn.Module):
+class TorchAttentionAdapter(AttnModule):
     """attnlab's :class:`MultiHeadAttention` behind ``torch.nn.MultiheadAttention``'s interface.
 
     The attnlab module is the child ``attention`` (that is what :func:`record` records, under
@@ -102,10 +104,12 @@ class TorchAttentionAdapter(nn.Module):
 
     @property
     def embed_dim(self) -> int:
+        """The model width ``D`` of the wrapped attention, as ``nn.MultiheadAttention`` names it."""
         return self.attention.dim
 
     @property
     def num_heads(self) -> int:
+        """The number of heads of the wrapped attention."""
         return self.attention.num_heads
 
     @property
@@ -114,14 +118,17 @@ class TorchAttentionAdapter(nn.Module):
 
     @property
     def in_proj_weight(self) -> Tensor | None:
+        """The packed ``(3 D, D)`` input projection of the wrapped attention, if any."""
         return self.attention.in_proj_weight
 
     @property
     def in_proj_bias(self) -> Tensor | None:
+        """The packed ``(3 D,)`` input projection bias of the wrapped attention, if any."""
         return self.attention.in_proj_bias
 
     @property
     def out_proj(self) -> nn.Linear:
+        """The output projection of the wrapped attention."""
         return self.attention.out_proj
 
     def merge_masks(

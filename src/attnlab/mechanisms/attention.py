@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from attnlab.core.attend import attend
 from attnlab.core.checks import check_probability, check_query_key_value, check_size
 from attnlab.core.distributions import Distribution, resolve_distribution
+from attnlab.core.init_args import AttnModule
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import (
@@ -95,7 +96,7 @@ GRAVES = Paper(
 
 
 
-class Attention(nn.Module):
+class Attention(AttnModule):
     """Generic single-head attention: any score, any distribution.
 
     .. math:: \\alpha_i = p\\big(a(q_i, k_1), \\dots, a(q_i, k_{L_k})\\big), \\qquad

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_mask, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
+from attnlab.core.init_args import AttnModule
 from attnlab.core.registry import Paper, register_mechanism
 
 __all__ = ["AttentionOverAttention", "AttentionOverAttentionOutput"]
@@ -76,7 +77,7 @@ def _example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor]]:
     ),
     example=_example,
 )
-class AttentionOverAttention(nn.Module):
+class AttentionOverAttention(AttnModule):
     r"""Attention-over-attention (Cui et al. 2017): query-level attention over document attentions.
 
     Cui et al. 2017, "Attention-over-Attention Neural Networks for Reading Comprehension",

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_dim, check_mask, check_same_batch, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
+from attnlab.core.init_args import AttnModule
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import AdditiveScore
 
@@ -67,7 +68,7 @@ def _example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor]]:
     ),
     example=_example,
 )
-class AttentionViaAttention(nn.Module):
+class AttentionViaAttention(AttnModule):
     r"""Top-down two-level attention: the word-level attention steers the character-level one.
 
     Zhao & Zhang 2018, "Attention-via-Attention Neural Machine Translation", AAAI,

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_dim, check_mask, check_same_batch, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
+from attnlab.core.init_args import AttnModule
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -87,7 +88,7 @@ class AlternatingCoAttentionOutput(NamedTuple):
     summary: AttentionOutput
 
 
-class _CoAttention(nn.Module):
+class _CoAttention(AttnModule):
     """What both co-attention forms share: their sizes, the distribution and the input checks."""
 
     def __init__(
@@ -270,7 +271,7 @@ class ParallelCoAttention(_CoAttention):
         )
 
 
-class _GuidedAttention(nn.Module):
+class _GuidedAttention(AttnModule):
     """One step of eq. 6: ``x_hat = A(X; g)`` with ``H = tanh(W_x X + (W_g g) 1^T)``.
 
     Without ``guide_dim`` the step is unguided (the paper's ``g = 0``), and ``W_g`` is omitted.

@@ -50,6 +50,7 @@ from attnlab.core.checks import (
     check_probability,
     check_tensor,
 )
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -108,7 +109,7 @@ def check_edge_index(edge_index: object, num_nodes: int, name: str = "edge_index
         raise ValueError(
             f"{name} must have shape (2, E) ([source, target] rows), got {tuple(edge_index.shape)}"
         )
-    if edge_index.numel():
+    if edge_index.numel() and not torch.compiler.is_compiling():  # value check, not traced
         low, high = int(edge_index.min()), int(edge_index.max())
         if low < 0 or high >= num_nodes:
             raise ValueError(
@@ -175,7 +176,7 @@ def _example(
     paper=GAT_PAPER,
     example=_example,
 )
-class GraphAttention(nn.Module):
+class GraphAttention(AttnModule):
     """Multi-head graph attention layer (Velickovic et al. 2018, eq. 1-6), edge list or dense.
 
     Args:

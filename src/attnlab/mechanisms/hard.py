@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_mask, check_positive, check_query_key_value, check_tensor
 from attnlab.core.distributions import argmax_categorical, gumbel_softmax, sample_categorical
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import Score, resolve_score
@@ -132,7 +133,7 @@ def _hard_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     paper=XU_PAPER,
     example=_hard_example,
 )
-class HardAttention(nn.Module):
+class HardAttention(AttnModule):
     """Stochastic hard attention: one sampled key per query (Xu et al. 2015, section 4.1).
 
     "Show, Attend and Tell", https://arxiv.org/abs/1502.03044, eq. 4-5 (scores and the soft
@@ -354,7 +355,7 @@ def reinforce_loss(
     return -objective.mean()
 
 
-class MovingAverageBaseline(nn.Module):
+class MovingAverageBaseline(AttnModule):
     """The moving-average reward baseline of Xu et al. (2015, section 4.1).
 
     "Show, Attend and Tell", https://arxiv.org/abs/1502.03044: ``b_k = 0.9 b_{k-1} + 0.1 r_k``

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from attnlab.core.checks import check_device, check_dim, check_tensor
 from attnlab.core.distributions import Distribution, resolve_distribution
+from attnlab.core.init_args import AttnModule
 from attnlab.core.registry import Paper, register_mechanism
 
 __all__ = ["HierarchicalAttention", "HierarchicalAttentionOutput"]
@@ -64,7 +65,7 @@ def _example() -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Tensor]]:
     ),
     example=_example,
 )
-class HierarchicalAttention(nn.Module):
+class HierarchicalAttention(AttnModule):
     r"""Word-level then sentence-level attention with learned context vectors (HAN).
 
     Yang et al. 2016, "Hierarchical Attention Networks for Document Classification", NAACL,

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from attnlab.core.attend import attend
 from attnlab.core.checks import check_bool, check_mask, check_query_key_value, check_size
 from attnlab.core.distributions import LinearNormalization
+from attnlab.core.init_args import AttnModule
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import KernelScore
@@ -60,7 +61,7 @@ _LINEAR = LinearNormalization()
     paper=PERFORMER,
     example=_example,
 )
-class KernelAttention(nn.Module):
+class KernelAttention(AttnModule):
     """Kernel attention with positive (orthogonal) random features: Performer's FAVOR+.
 
     .. math::

@@ -54,6 +54,7 @@ from attnlab.core.checks import (
     check_size,
     check_tensor,
 )
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.core.scores import Score, resolve_score
@@ -376,7 +377,7 @@ def _local_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     paper=LUONG_PAPER,
     example=_local_example,
 )
-class LocalAttention(nn.Module):
+class LocalAttention(AttnModule):
     """Luong et al.'s local attention: local-m and local-p (2015, section 3.2).
 
     "Effective Approaches to Attention-based Neural Machine Translation",
@@ -585,7 +586,7 @@ def _sliding_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     paper=LUONG_PAPER,
     example=_sliding_example,
 )
-class SlidingWindowAttention(nn.Module):
+class SlidingWindowAttention(AttnModule):
     """Banded self-attention: each position attends to its ``window_size`` neighbours.
 
     The self-attention counterpart of local-m (Luong et al. 2015, section 3.2,

@@ -45,6 +45,7 @@ from attnlab.core.checks import (
     check_size,
     check_tensor,
 )
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -109,7 +110,7 @@ def _feature_wise_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]
     paper=DISAN_PAPER,
     example=_feature_wise_example,
 )
-class FeatureWiseAttention(nn.Module):
+class FeatureWiseAttention(AttnModule):
     """DiSAN's multi-dimensional (feature-wise) attention: a softmax over tokens per feature.
 
     Shen et al., "DiSAN", https://arxiv.org/abs/1709.04696, section 3.1 (multi-dimensional
@@ -317,7 +318,7 @@ def _structured_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     paper=LIN_PAPER,
     example=_structured_example,
 )
-class StructuredSelfAttention(nn.Module):
+class StructuredSelfAttention(AttnModule):
     """Lin et al.'s structured self-attention: ``r`` hops over a sequence, with a penalty.
 
     "A Structured Self-attentive Sentence Embedding", https://arxiv.org/abs/1703.03130,

@@ -16,16 +16,17 @@ from torch import Tensor, nn
 from attnlab.core.attend import dot_product_attention
 from attnlab.core.checks import (
     check_attn_bias,
-    check_bool,
     check_dim,
     check_mask,
     check_probability,
     check_size,
     check_tensor,
 )
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import lengths_to_mask
 from attnlab.core.output import AttentionOutput
 from attnlab.core.registry import Paper, register_mechanism
+from attnlab.core.weight_selection import WeightSelection, check_need_weights
 
 __all__ = ["KVCache", "MultiHeadAttention"]
 
@@ -87,7 +88,7 @@ class KVCache:
     ),
     example=_example,
 )
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(AttnModule):
     """Multi-head scaled dot-product attention; returns the weights of every head.
 
     Vaswani et al., "Attention Is All You Need" (arXiv:1706.03762), section 3.2.2:
@@ -127,7 +128,8 @@ class MultiHeadAttention(nn.Module):
         - mask: boolean, ``True`` = may attend: ``(B, Lk)``, ``(B, Lq, Lk)`` or ``(1, Lq, Lk)``.
         - attn_bias: float, added to the scores: ``(Lq, Lk)``, ``(B, Lq, Lk)`` or
           ``(B, H, Lq, Lk)``.
-        - context: ``(B, Lq, dim)``; weights: ``(B, H, Lq, Lk)``.
+        - context: ``(B, Lq, dim)``; weights: ``(B, H, Lq, Lk)``, or
+          ``(B, len(heads), len(queries), Lk)`` for ``need_weights=WeightSelection(...)``.
 
     Note:
         **Zero context.** A query with no valid key (all keys masked) gets all-zero weights in
@@ -163,6 +165,14 @@ class MultiHeadAttention(nn.Module):
         :func:`attnlab.core.attend.dot_product_attention`).
 
     Note:
+        **Weights of a few heads.** ``need_weights=WeightSelection(heads=[2], queries=...)``
+        keeps the fused kernel for the context (exactly the context of ``need_weights=False``)
+        and rebuilds the weights of the selected heads and query rows only from the projected
+        queries and keys: ``weights[:, a, b]`` equals ``full[:, heads[a], queries[b]]`` of
+        ``need_weights=True`` (masks, ``causal``, ``attn_bias``, zero rows and pre-dropout values
+        alike), at a cost proportional to the selection.
+
+    Note:
         **Incremental decoding.** ``forward(..., cache=KVCache())`` keeps the projected keys and
         values between calls, so a decoder step projects only its new tokens (and a
         cross-attention projects its memory once); the results equal a full recomputation.
@@ -179,6 +189,9 @@ class MultiHeadAttention(nn.Module):
         True
         >>> mha(x, need_weights=False).weights is None
         True
+        >>> from attnlab.core.weight_selection import WeightSelection
+        >>> mha(x, need_weights=WeightSelection(heads=[1], queries=[0, 4])).weights.shape
+        torch.Size([2, 1, 2, 5])
     """
 
     in_proj_weight: nn.Parameter | None
@@ -460,7 +473,7 @@ class MultiHeadAttention(nn.Module):
         *,
         mask: Tensor | None = None,
         attn_bias: Tensor | None = None,
-        need_weights: bool = True,
+        need_weights: bool | WeightSelection = True,
         cache: KVCache | None = None,
     ) -> AttentionOutput:
         """Attend from ``query`` over ``key``/``value`` (self-attention when ``key`` is None).
@@ -473,7 +486,11 @@ class MultiHeadAttention(nn.Module):
                 ``(1, Lq, Lk)``, shared by the heads and combined with ``causal``.
             attn_bias: additive float bias ``(Lq, Lk)``, ``(B, Lq, Lk)`` or ``(B, H, Lq, Lk)``.
             need_weights: return the per-head weights; ``False`` runs the fused
-                ``F.scaled_dot_product_attention`` kernel and returns ``weights=None``.
+                ``F.scaled_dot_product_attention`` kernel and returns ``weights=None``; a
+                :class:`~attnlab.core.weight_selection.WeightSelection` runs the fused kernel
+                and returns the weights of the selected heads and queries only,
+                ``(B, len(heads), len(queries), Lk)`` in the order of the selection
+                (``need_weights.resolve(num_heads=H, q_len=Lq)`` lists them).
             cache: a :class:`KVCache` for incremental decoding, updated in place. In
                 self-attention ``query`` holds only the new tokens: their keys and values are
                 appended to the cache and they attend over every cached key (``Lk`` = cached
@@ -483,12 +500,18 @@ class MultiHeadAttention(nn.Module):
 
         Returns:
             :class:`AttentionOutput` with ``context (B, Lq, dim)`` (after ``W^O``) and
-            ``weights (B, H, Lq, Lk)`` (never averaged over heads) or ``None``.
+            ``weights (B, H, Lq, Lk)`` (never averaged over heads), the selected weights, or
+            ``None``.
+
+        Raises:
+            TypeError: if ``need_weights`` is not a bool or a ``WeightSelection``.
+            IndexError: if the selection names a head or query out of range.
         """
         self_attention = key is None
         key, value = self._check_inputs(query, key, value)
-        check_bool(need_weights, "need_weights")
         batch, q_len = query.shape[0], query.shape[1]
+        need_weights = check_need_weights(need_weights, num_heads=self.num_heads, q_len=q_len)
+        full_weights = need_weights is True
         k_len = self._key_length(cache, key, batch=batch, self_attention=self_attention)
         if mask is not None:
             mask = check_mask(
@@ -501,10 +524,10 @@ class MultiHeadAttention(nn.Module):
             )
 
         if cache is None:
-            q, k, v = self._project(query, key, value, contiguous=need_weights)  # (b, h, i|j, d)
+            q, k, v = self._project(query, key, value, contiguous=full_weights)  # (b, h, i|j, d)
         else:
             q, k, v = self._project_cached(
-                query, key, value, cache, self_attention=self_attention, contiguous=need_weights
+                query, key, value, cache, self_attention=self_attention, contiguous=full_weights
             )
         context, weights = dot_product_attention(
             q,

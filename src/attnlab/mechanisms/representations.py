@@ -34,7 +34,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnlab.core._recurrent import masked_rnn
+from attnlab.core._tracing import is_exporting
 from attnlab.core.checks import check_device, check_dim, check_size, check_tensor
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import masked_softmax
 from attnlab.core.registry import Paper, register_mechanism
 
@@ -98,7 +101,7 @@ def _cdme_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     paper=KIELA_PAPER,
     example=_dme_example,
 )
-class MetaEmbedding(nn.Module):
+class MetaEmbedding(AttnModule):
     """Dynamic meta-embeddings: attention over embedding sets, per token (DME and CDME).
 
     Kiela, Wang, Cho, "Dynamic Meta-Embeddings for Improved Sentence Representations",
@@ -213,7 +216,8 @@ class MetaEmbedding(nn.Module):
                 f"mask must have shape (B, L) = ({batch}, {length}), got {tuple(mask.shape)}"
             )
         check_device(mask, "mask", ("embeddings[0]", embeddings[0]))
-        if self.contextual:
+        # A value check, skipped while tracing (torch.compile, torch.export).
+        if self.contextual and not torch.compiler.is_compiling():
             lengths = mask.sum(dim=-1, keepdim=True)
             prefix = torch.arange(length, device=mask.device) < lengths
             if not bool((prefix == mask).all()):
@@ -235,6 +239,9 @@ class MetaEmbedding(nn.Module):
         else:
             lengths = mask.sum(dim=-1).repeat_interleave(n_sets)  # (b n,)
             # pack_padded_sequence rejects empty sequences: run those on one token and drop it.
+            if is_exporting():  # packed sizes are data: the same result, stepwise
+                states, _ = masked_rnn(self.lstm, sequences, lengths.clamp_min(1))
+                return states.reshape(batch, n_sets, length, -1).transpose(1, 2)
             packed = pack_padded_sequence(
                 sequences, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False
             )

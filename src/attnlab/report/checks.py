@@ -4,6 +4,11 @@ A :class:`Target` states one number from a paper (or one claim) and how close a 
 ``higher`` (higher is better: pass when ``measured >= paper - tolerance``), ``lower`` (lower is
 better: pass when ``measured <= paper + tolerance``) or ``match`` (an exact figure such as a
 parameter count: pass when ``|measured - paper| <= tolerance``).
+
+Scales: every experiment defines the :data:`SCALES` ``smoke``, ``quick`` and ``full``; it may
+also define the :data:`OPTIONAL_SCALES` (``paper``: the paper's architecture and data protocol on
+a schedule that fits about an hour of a 2-core CPU, with seeds or a significance test behind
+each claim). :data:`ALL_SCALES` lists both, in order of length.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "ALL_SCALES",
     "DIRECTIONS",
+    "OPTIONAL_SCALES",
     "SCALES",
     "CheckResult",
     "Target",
@@ -24,7 +31,12 @@ __all__ = [
     "target_from_dict",
 ]
 
+#: The scales every experiment defines.
 SCALES: tuple[str, ...] = ("smoke", "quick", "full")
+#: The scales an experiment may define in addition (``paper``: see the module docstring).
+OPTIONAL_SCALES: tuple[str, ...] = ("paper",)
+#: Every scale a run or a target may name.
+ALL_SCALES: tuple[str, ...] = SCALES + OPTIONAL_SCALES
 DIRECTIONS: tuple[str, ...] = ("higher", "lower", "match")
 Direction = Literal["higher", "lower", "match"]
 PaperOrigin = Literal["printed", "derived", "project"]
@@ -43,7 +55,9 @@ class Target:
         source: where the number comes from (``"Table 1, RTS, ST-CNN Aff"``).
         scales: the scales at which the target is checked; a smoke run is too short to meet a
             paper's number, so targets usually apply to ``("quick", "full")`` only, while
-            qualitative claims ("ST-CNN beats CNN") may apply at every scale.
+            qualitative claims ("ST-CNN beats CNN") may apply at every scale. ``"paper"``
+            (see :data:`OPTIONAL_SCALES`) is listed only by targets that judge a paper-scale
+            run: a mean over seeds with its spread, or a gap with its paired test.
         paper_origin: what ``paper`` is: ``"printed"`` (the paper prints this number for this
             metric), ``"derived"`` (arithmetic on printed numbers, e.g. the difference of two
             table entries) or ``"project"`` (this project's own anchor for the pass condition;
@@ -73,9 +87,11 @@ class Target:
             raise ValueError(f"paper value of {self.metric!r} must be finite, got {self.paper}")
         if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
             raise ValueError(f"tolerance of {self.metric!r} must be >= 0, got {self.tolerance}")
-        unknown = [s for s in self.scales if s not in SCALES]
+        unknown = [s for s in self.scales if s not in ALL_SCALES]
         if unknown or not self.scales:
-            raise ValueError(f"scales of {self.metric!r} must be a non-empty subset of {SCALES}")
+            raise ValueError(
+                f"scales of {self.metric!r} must be a non-empty subset of {ALL_SCALES}"
+            )
         if self.paper_origin not in PAPER_ORIGINS:
             raise ValueError(f"paper_origin of {self.metric!r} must be one of {PAPER_ORIGINS}, "
                              f"got {self.paper_origin!r}")
@@ -133,6 +149,7 @@ class CheckResult:
 
     @property
     def failed(self) -> bool:
+        """Whether the target was checked and missed."""
         return self.status == "fail"
 
 

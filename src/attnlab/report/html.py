@@ -8,10 +8,13 @@ targets, its figures, and, collapsed, every metric, the configuration and the en
 The page needs nothing but itself: images are embedded as base64 ``data:`` URIs (scaled down to
 the page width, :mod:`attnlab.report.images`, each distinct image once), the style sheet is
 inline, and a Content-Security-Policy forbids every other source (no script, no font, no remote
-image), so opening a report makes no request. Figures also link to their full-size files by a
-relative path, which works while the page sits next to its run folders. Every string taken from
-a run directory (run names, claims, config values, metric names, captions, dataset descriptions,
-error messages) is HTML-escaped, because a run directory is data that anyone may have written.
+image), so opening a report makes no request. The one exception is a run that wrote an interactive
+attention view (``attention_view.json``, :mod:`attnlab.report.attention_view`): its page allows
+that view's inline script by its hash, and nothing else. Figures also link to their full-size
+files by a relative path, which works while the page sits next to its run folders. Every string
+taken from a run directory (run names, claims, config values, metric names, captions, dataset
+descriptions, error messages, tokens) is HTML-escaped, because a run directory is data that
+anyone may have written.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from attnlab.report.attention_view import SCRIPT_SOURCE, VIEW_FILE, read_view_data, render_view
 from attnlab.report.checks import CheckResult, check_targets, format_value, target_from_dict
 from attnlab.report.claims import ClaimsEntry, claims_table, run_badge, targets_table
 from attnlab.report.environment import now_iso
@@ -82,6 +86,8 @@ class RunRecord:
         checks: targets next to the measured values.
         plots: images with captions, in the order the run saved them.
         problems: what could not be read (shown in the report instead of failing).
+        attention: the interactive attention view's data (``attention_view.json``, see
+            :mod:`attnlab.report.attention_view`); ``None`` when the run wrote none.
     """
 
     path: Path
@@ -91,13 +97,16 @@ class RunRecord:
     checks: list[CheckResult]
     plots: list[Plot] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    attention: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
+        """The experiment's name (the folder's name when run.json does not say)."""
         return str(self.meta.get("experiment", self.path.name))
 
     @property
     def status(self) -> str:
+        """The run's status from run.json (``"unknown"`` when it does not say)."""
         return str(self.meta.get("status", "unknown"))
 
     @cached_property
@@ -181,7 +190,14 @@ def load_run(path: str | Path) -> RunRecord:
         for extra in sorted(plots_dir.glob("*.png")):
             if extra.name not in seen:
                 plots.append(_read_plot(path, extra.name, ""))
-    return RunRecord(path, meta, config, metrics, checks, plots, problems)
+
+    attention: dict[str, Any] | None = None
+    if (path / VIEW_FILE).exists():
+        try:
+            attention = read_view_data(path / VIEW_FILE)
+        except ReportError as error:
+            problems.append(f"attention view not shown: {error}")
+    return RunRecord(path, meta, config, metrics, checks, plots, problems, attention)
 
 
 def _dict_items(value: Any) -> list[Mapping[str, Any]]:
@@ -260,6 +276,9 @@ _CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'"
 )
+# A page with an interactive attention view may also run that view's script, allowed by its
+# hash (any other script, inline or not, stays blocked).
+_CSP_WITH_VIEW = f"{_CSP}; script-src {SCRIPT_SOURCE}"
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -410,6 +429,15 @@ def _run_section(record: RunRecord, index: int, figures: _Figures) -> str:
         parts.append(f'<div class="muted"><b>Figures not drawn:</b><ul>{items}</ul></div>')
     parts.extend(figures.render(record, plot) for plot in record.plots)
 
+    if record.attention is not None:
+        parts.append("<h3>Attention, interactive</h3>")
+        parts.append('<p class="muted">Choose the attention, layer and head; point at a query '
+                     "token to see where it attends (click it to keep it). The key tokens are "
+                     "shaded by weight and the strongest is outlined. The address can set the "
+                     "view, e.g. <code>#view=cross&amp;layer=0&amp;head=mean&amp;query=2</code>."
+                     "</p>")
+        parts.append(render_view(record.attention, view_id=f"attn-view-{index}"))
+
     if record.config is not None:
         parts.append(details("Configuration", table(
             ("key", "value"),
@@ -494,9 +522,10 @@ def render_report(
         body.append(_claims(records, skipped))
     figures = _Figures(link_base)
     body.extend(_run_section(record, i, figures) for i, record in enumerate(records))
+    csp = _CSP_WITH_VIEW if any(r.attention is not None for r in records) else _CSP
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)

@@ -323,6 +323,7 @@ class RunDirectory:
 
     @property
     def plots_dir(self) -> Path:
+        """The folder of the run's figures."""
         return self.path / PLOTS_DIR
 
     def update_meta(self, **fields: Any) -> dict[str, Any]:

@@ -106,6 +106,9 @@ class TrainResult:
         checkpoint: ``run_dir/last.pt`` when a ``run_dir`` was given, else ``None``.
         best_checkpoint: ``run_dir/best.pt`` when it was written, else ``None``.
         time_s: wall time of this call in seconds.
+        model_dir: ``run_dir/model``, the best weights in the ``save_pretrained`` layout
+            (``attnlab.from_pretrained(result.model_dir)``), when written (rank 0, a
+            ``run_dir`` given, a model ``save_pretrained`` accepts); else ``None``.
     """
 
     history: list[dict[str, Any]]
@@ -121,6 +124,7 @@ class TrainResult:
     checkpoint: Path | None
     best_checkpoint: Path | None
     time_s: float
+    model_dir: Path | None = None
 
     @property
     def best_record(self) -> dict[str, Any] | None:

@@ -15,7 +15,9 @@ What :func:`fit` does, in order:
 6. per epoch: re-seeds every RNG from ``(seed, epoch, rank)``, sets the scheduled learning
    rate, trains with a progress bar, evaluates, updates best / plateau / early stopping,
    writes ``best.pt`` (on improvement) and ``last.pt`` atomically, and appends one line to
-   ``run_dir/train_events.jsonl`` (start, resume, epoch, early stop, finish or error).
+   ``run_dir/train_events.jsonl`` (start, resume, epoch, early stop, model, finish or error);
+7. at the end, writes the best weights to ``run_dir/model`` in the ``save_pretrained`` layout
+   (see :mod:`attnlab.train.export`; a model that cannot be saved gives a warning instead).
 
 Convention:
     * Dataset items are tuples ``(input_1, ..., input_k, target)``; the model is called as
@@ -47,6 +49,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +86,7 @@ from attnlab.train.evaluation import (
     logits_of,
 )
 from attnlab.train.events import EVENTS_FILE, Callback, FitState, TrainResult, _EventLog
+from attnlab.train.export import MODEL_DIR, export_model
 from attnlab.train.optim import _build_param_groups, _make_optimizer, _scale_lr
 from attnlab.train.resume import (
     BEST_CHECKPOINT,
@@ -216,9 +220,11 @@ def fit(
             ``config.lr``) or other optimiser options, e.g.
             ``spatial_transformer_param_groups(model, config.lr)``. Schedules scale every group.
         run_dir: folder for ``last.pt`` (every epoch), ``best.pt`` (each improvement of the
-            monitored metric) and ``train_events.jsonl``; created if needed and checked for
-            writability and free space before training. ``None`` writes nothing. Without
-            ``resume`` it must not hold a ``last.pt`` already (no run is overwritten).
+            monitored metric), ``train_events.jsonl`` and, at the end, ``model/`` (the best
+            weights as ``config.json`` + ``model.safetensors``: ``attnlab.from_pretrained(
+            run_dir / "model")``); created if needed and checked for writability and free
+            space before training. ``None`` writes nothing. Without ``resume`` it must not hold
+            a ``last.pt`` already (no run is overwritten).
         resume: continue from ``run_dir/last.pt`` (model, optimiser, schedule, history, best
             metric, early-stopping state); with no checkpoint there yet, start afresh. The
             configuration must equal the checkpoint's except ``epochs``, ``num_workers``,
@@ -622,10 +628,31 @@ class _Trainer:
 
     # -- end -------------------------------------------------------------------------------
 
+    def _export(self) -> Path | None:
+        """Rank 0 writes the best weights to ``run_dir/model`` (the last weights when no epoch
+        was ever best); the folder, or ``None`` when there is none (see :mod:`.export`)."""
+        if not self.context.is_main or self.last_path is None or not self.history:
+            return None
+        last_epoch = self.history[-1]["epoch"]
+        epoch = self.best_epoch if self.best_epoch is not None else last_epoch
+        weights: Mapping[str, Any] | None = None
+        restored = self.config.restore_best and self.best_weights is not None
+        if epoch != last_epoch and not restored:
+            if self.best_path is None or not self.best_path.is_file():
+                warnings.warn(f"the trained model was not exported: the best epoch {epoch}'s "
+                              f"{BEST_CHECKPOINT} is missing", RuntimeWarning, stacklevel=4)
+                return None
+            weights = load_checkpoint(self.best_path)["model"]
+        folder = export_model(self.model, self.last_path.parent / MODEL_DIR, weights=weights)
+        self.events.write("model", folder=None if folder is None else str(folder), epoch=epoch)
+        return folder
+
     def _finish(self) -> TrainResult:
-        """Restore the best weights if asked, log ``finish``, call the hooks; the result."""
+        """Restore the best weights if asked, export the best model, log ``finish``, call the
+        hooks; the result."""
         if self.config.restore_best and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
+        model_dir = self._export()
         last = self.history[-1] if self.history else {}
         result = TrainResult(
             history=self.history,
@@ -641,6 +668,7 @@ class _Trainer:
             checkpoint=self.last_path if self.last_path is not None and self.history else None,
             best_checkpoint=self.best_path if self.wrote_best else None,
             time_s=time.perf_counter() - self.started,
+            model_dir=model_dir,
         )
         self.events.write(
             "finish",

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
+from attnlab.core.init_args import AttnModule
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.vision._validation import check_choice, check_feature_map, check_reduction
 from attnlab.vision.squeeze_excitation import SqueezeExcitation
@@ -87,7 +88,7 @@ def _cbam_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     ),
     example=_cbam_example,
 )
-class CBAM(nn.Module):
+class CBAM(AttnModule):
     """Convolutional block attention module: channel attention, then spatial attention.
 
     Woo et al., "CBAM: Convolutional Block Attention Module", https://arxiv.org/abs/1807.06521,
@@ -156,6 +157,7 @@ class CBAM(nn.Module):
         return self.fc2(self.relu(self.fc1(z)))
 
     def forward(self, x: Tensor) -> CBAMOutput:
+        """Refine ``x`` ``(B, C, H, W)`` by channel, then spatial attention."""
         x = check_feature_map(x, "x", self.channels, module=self)
         # eq. 2: shared MLP on the average- and max-pooled descriptors, (b, c)
         channel = torch.sigmoid(self._mlp(x.mean(dim=(2, 3))) + self._mlp(x.amax(dim=(2, 3))))
@@ -229,7 +231,7 @@ def _eca_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     ),
     example=_eca_example,
 )
-class ECA(nn.Module):
+class ECA(AttnModule):
     """Efficient channel attention: a 1-D convolution across the pooled channel descriptor.
 
     Wang et al., "ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks",
@@ -295,6 +297,7 @@ class ECA(nn.Module):
         )
 
     def forward(self, x: Tensor) -> ECAOutput:
+        """Gate the channels of ``x`` ``(B, C, H, W)`` (shapes in the class docstring)."""
         x = check_feature_map(x, "x", self.channels, module=self)
         y = x.mean(dim=(2, 3))  # (b, c)
         weights = torch.sigmoid(self.conv(y.unsqueeze(1)).squeeze(1))  # (b, 1, c) -> (b, c)
@@ -345,7 +348,7 @@ def _scse_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     ),
     example=_scse_example,
 )
-class SCSE(nn.Module):
+class SCSE(AttnModule):
     """Concurrent spatial and channel squeeze-and-excitation (scSE).
 
     Roy, Navab, Wachinger, "Concurrent Spatial and Channel 'Squeeze & Excitation' in Fully
@@ -401,6 +404,7 @@ class SCSE(nn.Module):
         self.spatial = nn.Conv2d(channels, 1, 1, device=device, dtype=dtype)  # W_sq
 
     def forward(self, x: Tensor) -> SCSEOutput:
+        """Recalibrate ``x`` ``(B, C, H, W)`` by channel and by position."""
         x = check_feature_map(x, "x", self.channels, module=self)
         u_cse, channel = self.channel(x)
         spatial = torch.sigmoid(self.spatial(x))  # (b, 1, h, w)
@@ -452,7 +456,7 @@ def _ge_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     ),
     example=_ge_example,
 )
-class GatherExcite(nn.Module):
+class GatherExcite(AttnModule):
     """Parameter-free gather-excite (GE-theta-minus).
 
     Hu et al., "Gather-Excite: Exploiting Feature Context in Convolutional Neural Networks",
@@ -507,6 +511,7 @@ class GatherExcite(nn.Module):
         return F.avg_pool2d(x, 2 * e - 1, stride=e, padding=e - 1, count_include_pad=False)
 
     def forward(self, x: Tensor) -> GatherExciteOutput:
+        """Gather context from ``x`` ``(B, C, H, W)`` and excite it (shapes: see the class)."""
         x = check_feature_map(x, "x", module=self)
         gathered = self.gather(x)
         if self.extent is None:

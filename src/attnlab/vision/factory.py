@@ -23,7 +23,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from attnlab.core.init_args import build, check_keywords
+from attnlab.core.init_args import AttnModule, build, check_keywords
 from attnlab.core.registry import Registry
 from attnlab.vision.channel_attention import CBAM, ECA, SCSE, GatherExcite
 from attnlab.vision.squeeze_excitation import SqueezeExcitation
@@ -82,7 +82,7 @@ def create_attn(name: str, channels: int, **kwargs: Any) -> nn.Module:
     return build(cls, channels, **kwargs)
 
 
-class ContextOnly(nn.Module):
+class ContextOnly(AttnModule):
     """An attention module that returns its ``context`` alone, for slots expecting a tensor.
 
     Args:
@@ -104,4 +104,5 @@ class ContextOnly(nn.Module):
         self.attention = attention
 
     def forward(self, x: Tensor) -> Tensor:
+        """The ``context`` field of the wrapped attention's output on ``x``."""
         return self.attention(x).context

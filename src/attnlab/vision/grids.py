@@ -46,9 +46,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from attnlab.core.checks import check_tensor
+from attnlab.core.init_args import AttnModule
 from attnlab.vision._validation import (
     check_align_corners,
     check_image_size,
@@ -368,7 +369,7 @@ def _tps_grid(
 # modules
 
 
-class GridGenerator(nn.Module):
+class GridGenerator(AttnModule):
     """Base class of grid generators: ``forward(theta, size, *, align_corners) -> (B, H, W, 2)``.
 
     Subclasses set :attr:`num_params` (the length of the flat parameter vector a localisation
@@ -385,6 +386,7 @@ class GridGenerator(nn.Module):
         raise NotImplementedError
 
     def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        """The sampling grid ``(B, H, W, 2)`` of the transformations ``theta`` ``(B, P)``."""
         raise NotImplementedError
 
 
@@ -530,9 +532,13 @@ class ThinPlateSplineGrid(GridGenerator):
 
         Computed and returned in float64 from the current control points, and cached until
         they change (new dtype, device, storage, or an in-place update such as
-        ``load_state_dict``).
+        ``load_state_dict``). While tracing (``torch.compile``, ``torch.export``) there is no
+        storage to key the cache on: the traced graph computes it.
         """
         points = self.control_points
+        if torch.compiler.is_compiling():
+            with torch.no_grad():
+                return tps_solve_matrix(points)
         key = (points.data_ptr(), points._version, points.dtype, points.device)
         if self._solve_cache is None or self._solve_cache[0] != key:
             with torch.no_grad():
@@ -542,9 +548,11 @@ class ThinPlateSplineGrid(GridGenerator):
     def identity(
         self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> Tensor:
+        """The ``theta`` ``(2 K,)`` of the identity transformation: the flattened control points."""
         return self.control_points.reshape(-1).to(device=device, dtype=dtype).clone()
 
     def forward(self, theta: Tensor, size: Size, *, align_corners: bool = False) -> Tensor:
+        """The sampling grid ``(B, H, W, 2)`` of the transformations ``theta`` ``(B, 2 K)``."""
         targets = tps_targets(theta, self.control_points.shape[0])
         height, width = check_image_size(size, batch=targets.shape[0])
         align_corners = check_align_corners(align_corners)

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
+from attnlab.core.init_args import AttnModule
 from attnlab.vision._validation import check_choice, check_feature_map
 from attnlab.vision.resnet import ClassifierOutput, _check_model_args, _classify, _run_blocks
 from attnlab.vision.squeeze_excitation import BlockOutput, _conv, _optional_se
@@ -72,7 +73,7 @@ def _conv_bn_relu(
     )
 
 
-class InceptionModule(nn.Module):
+class InceptionModule(AttnModule):
     """BN-Inception module: four parallel branches, concatenated, with an optional SE block.
 
     Branches (Ioffe and Szegedy, https://arxiv.org/abs/1502.03167, appendix table): a 1x1
@@ -177,6 +178,7 @@ class InceptionModule(nn.Module):
         self.se = _optional_se(self.out_channels, reduction, squeeze, gate, factory)
 
     def forward(self, x: Tensor) -> BlockOutput:
+        """The concatenated branches on ``x`` ``(B, C, H, W)``, with the SE gates if any."""
         x = check_feature_map(x, "x", self.in_channels, module=self)
         branches = [self.branch3x3(x), self.branch_double3x3(x), self.branch_pool(x)]
         if self.branch1x1 is not None:
@@ -188,7 +190,7 @@ class InceptionModule(nn.Module):
         return BlockOutput(y, gates)
 
 
-class BNInception(nn.Module):
+class BNInception(AttnModule):
     """BN-Inception (Inception with batch normalisation), with optional SE blocks.
 
     Ioffe and Szegedy, https://arxiv.org/abs/1502.03167 (appendix table); SE-BN-Inception from
@@ -259,6 +261,7 @@ class BNInception(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: Tensor) -> ClassifierOutput:
+        """Logits of ``x`` ``(B, C, H, W)`` with every SE gate (shapes in the class docstring)."""
         x = check_feature_map(x, "x", self.in_channels, module=self)
         x, gates = _run_blocks(self.inception.values(), self.stem(x))
         return _classify(self.fc, x, gates)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
+from attnlab.core.init_args import AttnModule
 from attnlab.vision._validation import check_choice, check_feature_map
 from attnlab.vision.squeeze_excitation import (
     SE_POSITIONS,
@@ -112,7 +113,7 @@ def _classify(fc: nn.Linear, x: Tensor, gates: list[Tensor]) -> ClassifierOutput
     return ClassifierOutput(logits, tuple(gates))
 
 
-class ResNet(nn.Module):
+class ResNet(AttnModule):
     """ImageNet ResNet / ResNeXt with bottleneck blocks and optional SE blocks.
 
     He et al., https://arxiv.org/abs/1512.03385 (Table 1); Xie et al.,
@@ -215,6 +216,7 @@ class ResNet(nn.Module):
         _init_weights(self)
 
     def forward(self, x: Tensor) -> ClassifierOutput:
+        """Logits of ``x`` ``(B, C, H, W)`` with every SE gate (shapes in the class docstring)."""
         x = check_feature_map(x, "x", self.in_channels, module=self)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
         blocks = (block for stage in STAGES for block in getattr(self, f"stage{stage}"))
@@ -379,7 +381,7 @@ def se_resnext50_32x4d(
     return _resnet((3, 4, 6, 3), num_classes=num_classes, device=device, dtype=dtype, **se)
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(AttnModule):
     """Pre-activation ResNet for 32 x 32 images (CIFAR), with optional SE blocks.
 
     He et al., "Identity Mappings in Deep Residual Networks", https://arxiv.org/abs/1603.05027
@@ -460,6 +462,7 @@ class PreActResNet(nn.Module):
         _init_weights(self)
 
     def forward(self, x: Tensor) -> ClassifierOutput:
+        """Logits of ``x`` ``(B, C, H, W)`` with every SE gate (shapes in the class docstring)."""
         x = check_feature_map(x, "x", self.in_channels, module=self)
         x, gates = _run_blocks(self.blocks, self.conv1(x))
         return _classify(self.fc, F.relu(self.bn(x)), gates)

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_positive, check_size, check_tensor
+from attnlab.core.init_args import AttnModule
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.vision._validation import check_align_corners, check_feature_map, check_hw
 from attnlab.vision.grids import GridGenerator, make_grid_generator
@@ -134,7 +135,7 @@ def init_identity_(layer: nn.Linear, identity: Tensor) -> nn.Linear:
 # localisation networks
 
 
-class ConvLocalisation(nn.Module):
+class ConvLocalisation(AttnModule):
     """Convolutional localisation network of the paper's ST-CNN (appendix A.4).
 
     Downsample by ``downsample`` (average pooling), then per entry of ``channels`` a valid
@@ -230,6 +231,7 @@ class ConvLocalisation(nn.Module):
             self.regression.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
+        """The parameters ``theta`` ``(B, P)`` regressed from ``x`` ``(B, C, H, W)``."""
         x = check_feature_map(x, "x", module=self)
         if x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.input_size:
             raise ValueError(
@@ -239,7 +241,7 @@ class ConvLocalisation(nn.Module):
         return self.regression(self.features(x))  # (b, p)
 
 
-class MLPLocalisation(nn.Module):
+class MLPLocalisation(AttnModule):
     """Fully connected localisation network of the paper's ST-FCN (section 4.1, appendix A.4).
 
     ``Flatten -> [Linear -> ReLU] x len(hidden_dims) -> Linear(P)``. The paper's ST-FCN uses a
@@ -300,6 +302,7 @@ class MLPLocalisation(nn.Module):
             self.regression.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
+        """The parameters ``theta`` ``(B, P)`` regressed from ``x`` ``(B, C, H, W)``."""
         x = check_tensor(x, "x", ndim=(2, 3, 4), layout="(B, C, H, W)", like=("", self))
         per_sample = math.prod(x.shape[1:])  # also for an empty batch
         if per_sample != self.in_features:
@@ -346,7 +349,7 @@ def _stn_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     paper=SPATIAL_TRANSFORMER_PAPER,
     example=_stn_example,
 )
-class SpatialTransformer(nn.Module):
+class SpatialTransformer(AttnModule):
     """Spatial transformer: localisation net -> grid generator -> bilinear sampler (section 3).
 
     Jaderberg et al., "Spatial Transformer Networks", https://arxiv.org/abs/1506.02025:
@@ -440,6 +443,7 @@ class SpatialTransformer(nn.Module):
         return self.grid_generator.num_params
 
     def forward(self, image: Tensor) -> SpatialTransformerOutput:
+        """Localise, build the grid, sample ``image`` ``(B, C, H, W)`` (eqs. 1-5)."""
         image = check_feature_map(image, "image", module=self)
         theta = self.localisation(image)  # (b, p), section 3.1
         return self.warp(image, theta)
@@ -553,7 +557,7 @@ class ParallelSpatialTransformersOutput(NamedTuple):
     outputs: tuple[SpatialTransformerOutput, ...]
 
 
-class ParallelSpatialTransformers(nn.Module):
+class ParallelSpatialTransformers(AttnModule):
     """Several spatial transformers applied to the same input, outputs concatenated on channels.
 
     The MNIST-addition experiment of the paper (appendix A.1) uses two transformers in parallel
@@ -585,6 +589,7 @@ class ParallelSpatialTransformers(nn.Module):
         self.transformers = _transformer_list(transformers, "transformers")
 
     def forward(self, image: Tensor) -> ParallelSpatialTransformersOutput:
+        """Every transformer on ``image`` ``(B, C, H, W)``, outputs concatenated on channels."""
         image = check_feature_map(image, "image", module=self)
         outputs = tuple(t(image) for t in self.transformers)
         sizes = {tuple(o.context.shape[2:]) for o in outputs}
@@ -611,7 +616,7 @@ class SequentialSpatialTransformersOutput(NamedTuple):
     outputs: tuple[SpatialTransformerOutput, ...]
 
 
-class SequentialSpatialTransformers(nn.Module):
+class SequentialSpatialTransformers(AttnModule):
     """Spatial transformers in series, each localising on and warping the previous output.
 
     Transformer ``n + 1`` receives the warped map of transformer ``n``. The paper places
@@ -643,6 +648,7 @@ class SequentialSpatialTransformers(nn.Module):
         self.transformers = _transformer_list(transformers, "transformers")
 
     def forward(self, image: Tensor) -> SequentialSpatialTransformersOutput:
+        """The transformers applied one after another to ``image`` ``(B, C, H, W)``."""
         x = check_feature_map(image, "image", module=self)
         outputs: list[SpatialTransformerOutput] = []
         for transformer in self.transformers:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
+from attnlab.core.init_args import AttnModule
 from attnlab.core.registry import Paper, register_mechanism
 from attnlab.vision._validation import check_choice, check_feature_map, check_reduction
 
@@ -101,7 +102,7 @@ def _se_example() -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
     paper=SE_PAPER,
     example=_se_example,
 )
-class SqueezeExcitation(nn.Module):
+class SqueezeExcitation(AttnModule):
     """Squeeze-and-excitation block: channel gates from a global descriptor (eq. 2-4).
 
     Hu et al., "Squeeze-and-Excitation Networks", https://arxiv.org/abs/1709.01507, section 3:
@@ -185,6 +186,7 @@ class SqueezeExcitation(nn.Module):
         return self.excite(z)
 
     def forward(self, x: Tensor) -> SqueezeExcitationOutput:
+        """Rescale the channels of ``x`` ``(B, C, H, W)`` by the gates ``(B, C)`` (eqs. 2-4)."""
         s = self.channel_gates(x)  # eq. 2-3, (b, c)
         return SqueezeExcitationOutput(x * s[:, :, None, None], s)  # eq. 4
 
@@ -263,7 +265,7 @@ def _residual_sum(
     return torch.addcmul(shortcut, y, gates[:, :, None, None]), gates
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(AttnModule):
     """ResNet / ResNeXt bottleneck block (1x1, 3x3, 1x1) with an optional SE block.
 
     He et al., "Deep Residual Learning for Image Recognition", https://arxiv.org/abs/1512.03385
@@ -391,6 +393,7 @@ class Bottleneck(nn.Module):
         self.se_post = se(out_channels, "post")
 
     def forward(self, x: Tensor) -> BlockOutput:
+        """The residual block on ``x`` ``(B, C, H, W)``, with its SE gates if any."""
         x = check_feature_map(x, "x", self.in_channels, module=self)
         gates: Tensor | None = None
         y = x
@@ -413,7 +416,7 @@ class Bottleneck(nn.Module):
         return BlockOutput(out, gates)
 
 
-class _PreActBlock(nn.Module):
+class _PreActBlock(AttnModule):
     """What both pre-activation blocks share: BN-ReLU on the input (which a projection shortcut
     also takes), the SE block on the residual branch, and the residual sum."""
 

@@ -179,19 +179,10 @@ def plot_curves(
 
     Without matplotlib the figure is skipped and recorded (``ctx.plotting``).
     """
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_curves as draw_curves
 
     with ctx.plotting(name):
-        fig, ax = _pyplot().subplots(figsize=(5.5, 3.6))
-        for label, points in curves.items():
-            xs = sorted(points)
-            ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
-        ax.set_xlabel("source length (tokens)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
+        fig = draw_curves(curves, xlabel="source length (tokens)", ylabel=ylabel, title=title)
         ctx.save_plot(fig, name, caption=caption)
 
 
@@ -209,8 +200,8 @@ def plot_alignment(
 
     Without matplotlib the figure is skipped and recorded (``ctx.plotting``).
     """
-    from attnlab.interpret.plots import plot_attention
+    from attnlab.interpret.viz import plot_alignment as draw_alignment
 
     with ctx.plotting(name):
-        ax = plot_attention(weights, row_labels=list(output), col_labels=list(source), title=title)
-        ctx.save_plot(ax, name, caption=caption)
+        fig = draw_alignment(weights, source=list(source), target=list(output), title=title)
+        ctx.save_plot(fig, name, caption=caption)

@@ -21,6 +21,7 @@ from attnlab.data.translation import (
     load_eng_fra,
     split_pairs,
 )
+from attnlab.experiments.bahdanau2015_length.attention_view import save_alignment_view
 from attnlab.experiments.bahdanau2015_length.common import (
     Decoded,
     accuracy_by_length,
@@ -175,6 +176,8 @@ def _sequence_part(config: LengthConfig, ctx: RunContext) -> dict[str, float]:
     )
     if shown is not None:
         _plot_sequence_alignments(ctx, config, shown, sets[2])
+        save_alignment_view(ctx, shown, sets[2], symbol=_symbol,
+                            test_per_length=config.sequence.test_per_length)
     return metrics
 
 

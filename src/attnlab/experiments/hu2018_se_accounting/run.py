@@ -29,7 +29,7 @@ from attnlab.vision.complexity import count_multiply_adds, count_parameters, mil
 from attnlab.vision.squeeze_excitation import Bottleneck
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+    from attnlab.interpret.viz import Figure
 
 __all__ = ["TABLE_FILE", "Count", "count_row", "main", "plot_table", "table_csv"]
 
@@ -214,9 +214,8 @@ def plot_table(counts: Sequence[Count], *, image_size: int = 224) -> Figure:
     Returns:
         A matplotlib ``Figure``.
     """
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_table as draw_table
 
-    plt = _pyplot()
     columns = [
         "model", "source", "parameters", "M (ours)", "M (paper)", "GFLOPs (ours)",
         "GFLOPs (paper)", "GFLOPs + residual adds",
@@ -233,19 +232,8 @@ def plot_table(counts: Sequence[Count], *, image_size: int = 224) -> Figure:
         ])
         p, g = _COLOURS[c.params_status()], _COLOURS[c.gflops_status()]
         colours.append(["#ffffff", "#ffffff", "#ffffff", p, p, g, g, "#f5f5f5"])
-    fig, ax = plt.subplots(figsize=(13.0, 0.9 + 0.3 * (len(cells) + 1)))
-    ax.axis("off")
-    table = ax.table(cellText=cells, cellColours=colours, colLabels=columns, loc="center",
-                     cellLoc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(8.5)
-    table.auto_set_column_width(list(range(len(columns))))
-    table.scale(1.0, 1.25)
-    for column in range(len(columns)):
-        table[0, column].set_text_props(weight="bold")
-    ax.set_title(
-        "Squeeze-and-Excitation Networks (Hu et al.), Tables 2, 10, 13, 15: "
-        f"counted at {image_size} x {image_size} vs printed",
-        fontsize=10,
+    return draw_table(
+        cells, columns=columns, cell_colours=colours,
+        title=("Squeeze-and-Excitation Networks (Hu et al.), Tables 2, 10, 13, 15: "
+               f"counted at {image_size} x {image_size} vs printed"),
     )
-    return fig

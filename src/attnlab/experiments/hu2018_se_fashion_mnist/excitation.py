@@ -3,21 +3,18 @@
 Hu et al., "Squeeze-and-Excitation Networks", https://arxiv.org/abs/1709.01507, Figure 6 (the
 "role of excitation" analysis): the gates :math:`s` (eq. 3) of one SE block, averaged over the
 images of each class, plotted per channel. The paper finds them class-agnostic in early blocks and
-increasingly class-specific with depth.
+increasingly class-specific with depth. The gates are computed here; the figure is drawn by
+:func:`attnlab.interpret.viz.plot_class_gates` and the spread measured by
+:func:`attnlab.interpret.viz.class_spread` (both re-exported here).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from attnlab.core.checks import check_size
-
-if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+from attnlab.interpret.viz import class_spread, plot_class_gates
 
 __all__ = [
     "balanced_subset",
@@ -120,22 +117,6 @@ def class_mean_gates(
     return [(s / counts[:, None]).cpu() for s in sums]
 
 
-def class_spread(means: Tensor) -> float:
-    """How class-specific one block's gates are: the standard deviation of the per-class means
-    across classes, averaged over channels (0 when every class gets the same gates).
-
-    Example:
-        >>> class_spread(torch.tensor([[0.5, 0.2], [0.5, 0.2]]))
-        0.0
-    """
-    if means.dim() != 2:
-        raise ValueError(f"means must be (classes, C), got shape {tuple(means.shape)}")
-    rows = means[~means.isnan().any(1)]
-    if rows.shape[0] < 2:
-        return 0.0
-    return float(rows.std(0, unbiased=False).mean())
-
-
 def depth_indices(num_blocks: int) -> tuple[int, ...]:
     """The early, middle and last block: ``(0, num_blocks // 2, num_blocks - 1)``, deduplicated.
 
@@ -145,60 +126,3 @@ def depth_indices(num_blocks: int) -> tuple[int, ...]:
     """
     check_size(num_blocks, "num_blocks")
     return tuple(sorted({0, num_blocks // 2, num_blocks - 1}))
-
-
-def plot_class_gates(
-    means: Sequence[Tensor],
-    *,
-    blocks: Sequence[int],
-    block_names: Sequence[str],
-    class_names: Sequence[str],
-    title: str | None = None,
-) -> Figure:
-    """Figure 6 of the SE paper: one panel per chosen block, mean gate per channel, one line per
-    class, plus a last panel with the class spread of every block against depth.
-
-    Args:
-        means: per block, the ``(num_classes, C_k)`` output of :func:`class_mean_gates`.
-        blocks: indices into ``means`` to draw (e.g. :func:`depth_indices`).
-        block_names: a name per entry of ``means`` (``"stage 1, block 1"``).
-        class_names: a name per class.
-        title: figure title.
-
-    Returns:
-        The matplotlib figure.
-    """
-    from attnlab.interpret.plots import _pyplot
-
-    if len(block_names) != len(means):
-        raise ValueError(f"block_names needs {len(means)} names, got {len(block_names)}")
-    if not blocks or any(not 0 <= b < len(means) for b in blocks):
-        raise ValueError(f"blocks must index the {len(means)} blocks, got {tuple(blocks)}")
-    plt = _pyplot()
-    fig, axes = plt.subplots(
-        1, len(blocks) + 1, figsize=(4.2 * (len(blocks) + 1), 3.6), squeeze=False
-    )
-    colours = plt.get_cmap("tab10")
-    for ax, b in zip(axes[0], blocks, strict=False):
-        m = means[b]
-        if m.shape[0] != len(class_names):
-            raise ValueError(f"class_names needs {m.shape[0]} names, got {len(class_names)}")
-        channels = range(m.shape[1])
-        for c, name in enumerate(class_names):
-            ax.plot(channels, m[c].tolist(), lw=1.0, color=colours(c % 10), label=name)
-        ax.plot(channels, m.nanmean(0).tolist(), lw=1.6, color="black", ls="--", label="all")
-        ax.set_title(f"{block_names[b]} ({m.shape[1]} channels)", fontsize=9)
-        ax.set_xlabel("channel index")
-        ax.set_ylabel("mean gate")
-        if bool(((m >= 0) & (m <= 1)).all()):  # sigmoid gates: the paper's axis
-            ax.set_ylim(0.0, 1.0)
-    spread_ax = axes[0][-1]
-    spread_ax.plot(range(1, len(means) + 1), [class_spread(m) for m in means], marker="o")
-    spread_ax.set_xlabel("SE block (depth)")
-    spread_ax.set_ylabel("std of class means")
-    spread_ax.set_title("class specificity by depth", fontsize=9)
-    axes[0][0].legend(fontsize=6, ncol=2, loc="lower left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig

@@ -22,7 +22,7 @@ from attnlab.report.files import atomic_write_json
 from attnlab.vision.resnet import resnet50, se_resnet50
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+    from attnlab.interpret.viz import Figure
 
 __all__ = ["BASELINE", "MACHINE_FILE", "PAPER_MS", "SE_MODEL", "main", "plot_times"]
 
@@ -128,27 +128,14 @@ def plot_times(
     Returns:
         A matplotlib ``Figure``.
     """
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_timings
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
     labels = {BASELINE: "ResNet-50", SE_MODEL: "SE-ResNet-50"}
-    for ax, (batch, timings) in zip(axes[0], results.items(), strict=True):
-        for position, timing in enumerate(timings.values()):
-            ms = [1e3 * s for s in timing.seconds]
-            jitter = [position + 0.12 * ((i % 5) - 2) / 2 for i in range(len(ms))]
-            ax.scatter(jitter, ms, s=12, alpha=0.6, color=f"C{position}")
-            ax.hlines(1e3 * timing.median, position - 0.3, position + 0.3, color="black",
-                      linewidth=2)
-            ax.annotate(f"{1e3 * timing.median:.1f} ms", (position + 0.32, 1e3 * timing.median),
-                        va="center", fontsize=8)
-        ax.set_xticks(range(len(timings)), [labels.get(n, n) for n in timings])
-        ax.set_xlim(-0.6, len(timings) - 0.1)
-        ax.set_ylim(bottom=0)  # from zero: the overhead is read against the whole time
-        ax.set_ylabel("ms per forward pass")
+    panels = {}
+    for batch, timings in results.items():
         ratio = timings[SE_MODEL].median / timings[BASELINE].median
-        ax.set_title(f"batch {batch}, {image_size}x{image_size}: ratio {ratio:.3f}\n"
-                     "(paper: 167/164 = 1.018)", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
+        title = (f"batch {batch}, {image_size}x{image_size}: ratio {ratio:.3f}\n"
+                 "(paper: 167/164 = 1.018)")
+        panels[title] = {labels.get(name, name): [1e3 * s for s in timing.seconds]
+                         for name, timing in timings.items()}
+    return plot_timings(panels, ylabel="ms per forward pass")

@@ -11,13 +11,14 @@ the region-attention maps of a few questions, learning curves.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.architectures.coattention_vqa import CoAttentionVQA, NoAttentionVQA
+from attnlab.core.init_args import AttnModule
 from attnlab.data.sort_of_clevr import (
     ANSWERS,
     COLOURS,
@@ -65,7 +66,7 @@ class PerImageOutput(NamedTuple):
     image_weights: Tensor | None
 
 
-class PerImageQuestions(nn.Module):
+class PerImageQuestions(AttnModule):
     """Answer all ``Q`` questions of each image, running the CNN once per image.
 
     Shape:
@@ -382,23 +383,21 @@ def _majority_baseline(train: SortOfCLEVR, test: SortOfCLEVR) -> dict[str, float
 
 
 def _plot_accuracy_bars(ctx: RunContext, metrics: dict[str, float]) -> None:
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_grouped_bars
 
     with ctx.plotting("accuracy_by_question_type"):
-        plt = _pyplot()
         groups = [*QUESTION_TYPES, "relational", "non_relational"]
-        fig, ax = plt.subplots(figsize=(9, 3.6))
-        width = 0.38
-        for offset, name in ((-width / 2, "coattention"), (width / 2, "cnn_mlp")):
-            values = [metrics[f"{name}/{g}_accuracy"] for g in groups]
-            ax.bar([i + offset for i in range(len(groups))], values, width, label=name)
-        ax.axhline(94.0, color="k", ls="--", lw=0.8, label="RN > 94% (Santoro et al.)")
-        ax.axhline(63.0, color="r", ls=":", lw=0.8, label="CNN+MLP relational 63% (paper)")
-        ax.set_xticks(range(len(groups)), [g.replace("_", "-") for g in groups], rotation=20)
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_ylim(0, 100)
-        ax.legend(fontsize=7, loc="lower left")
-        ax.set_title("Sort-of-CLEVR accuracy per question type")
+        fig = plot_grouped_bars(
+            [g.replace("_", "-") for g in groups],
+            {name: [metrics[f"{name}/{g}_accuracy"] for g in groups]
+             for name in ("coattention", "cnn_mlp")},
+            ylabel="test accuracy (%)",
+            title="Sort-of-CLEVR accuracy per question type",
+            references=[(94.0, "RN > 94% (Santoro et al.)", "--"),
+                        (63.0, "CNN+MLP relational 63% (paper)", ":")],
+            ylim=(0.0, 100.0),
+            rotation=20.0,
+        )
         ctx.save_plot(
             fig,
             "accuracy_by_question_type",
@@ -414,44 +413,26 @@ def _plot_region_attention(
 ) -> None:
     if pred.image_weights is None:
         return
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_region_attention
 
+    weights = pred.image_weights  # (n, 20, K, N)
+    # Alternate non-relational and relational questions over the first images.
+    picks: list[tuple[int, int]] = []
+    for k in range(shown):
+        image, q = k // 2, (k % 2) * (QUESTIONS_PER_IMAGE // 2) + k // 2
+        picks.append((image % test.num_images, q))
+    titles = []
+    for image, q in picks:
+        colour, kind = int(test.colours[image, q]), int(test.question_types[image, q])
+        answer, truth = int(pred.predicted[image, q]), int(test.answers[image, q])
+        titles.append(f"{question_text(colour, kind)}\npred {ANSWERS[answer]} / true "
+                      f"{ANSWERS[truth]}")
     with ctx.plotting("region_attention"):
-        plt = _pyplot()
-        size = test.image_size
-        weights = pred.image_weights  # (n, 20, K, N)
-        hops, regions = weights.shape[2], weights.shape[3]
-        side = round(regions**0.5)
-        # Alternate non-relational and relational questions over the first images.
-        picks: list[tuple[int, int]] = []
-        for k in range(shown):
-            image, q = k // 2, (k % 2) * (QUESTIONS_PER_IMAGE // 2) + k // 2
-            picks.append((image % test.num_images, q))
-        fig, axes = plt.subplots(hops, len(picks), figsize=(2.4 * len(picks), 2.6 * hops),
-                                 squeeze=False)
-        for col, (image, q) in enumerate(picks):
-            picture = test.image(image).permute(1, 2, 0).numpy()
-            colour, kind = int(test.colours[image, q]), int(test.question_types[image, q])
-            for hop in range(hops):
-                ax: Any = axes[hop][col]
-                ax.imshow(picture, extent=(0, size, size, 0))
-                heat = weights[image, q, hop].view(side, side)
-                # Shade each region by how little weight it gets: attended regions stay bright.
-                shade = torch.zeros(side, side, 4)
-                shade[..., 3] = 0.8 * (1.0 - heat / heat.max().clamp(min=1e-12))
-                ax.imshow(shade.numpy(), extent=(0, size, size, 0), interpolation="nearest")
-                ax.set_xlabel(f"max weight {float(heat.max()):.2f}", fontsize=7)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if hop == 0:
-                    answer, truth = int(pred.predicted[image, q]), int(test.answers[image, q])
-                    ax.set_title(
-                        f"{question_text(colour, kind)}\npred {ANSWERS[answer]} / true "
-                        f"{ANSWERS[truth]}",
-                        fontsize=7,
-                    )
-                if col == 0:
-                    ax.set_ylabel(f"hop {hop + 1}", fontsize=8)
+        fig = plot_region_attention(
+            [test.image(image) for image, _ in picks],
+            torch.stack([weights[image, q] for image, q in picks]),
+            titles=titles,
+        )
         ctx.save_plot(
             fig,
             "region_attention",

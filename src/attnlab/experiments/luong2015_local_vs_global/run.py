@@ -132,11 +132,13 @@ def main(config: LocalGlobalConfig, ctx: RunContext) -> dict[str, float]:
             index = max(range(len(test)), key=lambda i: len(test[i][0]))
             out = [*vocab.decode(decoded.hypotheses[index]), "<eos>"]
             source = [*vocab.decode(test[index][0]), "<eos>"]
+            # a hypothesis cut at the length limit has no <eos> step: one label per row
+            weights = decoded.weights[index][: len(out)]
             plot_alignment(
                 ctx,
-                decoded.weights[index][: len(out)],
+                weights,
                 source=source,
-                output=out,
+                output=out[: weights.shape[0]],
                 name=f"alignment_{variant}",
                 title=f"{variant} ({config.task})",
                 caption=f"Alignment matrix of {variant} on a held-out date (rows: outputs).",

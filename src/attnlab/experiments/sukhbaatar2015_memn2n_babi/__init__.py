@@ -2,7 +2,9 @@
 
 Reproduces Table 1 of Sukhbaatar et al. 2015 (https://arxiv.org/abs/1503.08895), column
 "PE LS RN" (3 hops, joint, 1k): mean test error 12.4% over the 20 tasks, with the per-task
-column, and the hop ablation (1 / 2 / 3 hops: 25.8 / 15.6 / 13.3).
+column, and the hop ablation (1 / 2 / 3 hops: 25.8 / 15.6 / 13.3). The ``paper`` scale follows
+the paper's protocol of independent runs with one kept, with :data:`PAPER_RUNS` runs instead of
+10 (see the README).
 """
 
 from attnlab.core.registry import Paper
@@ -12,10 +14,14 @@ from attnlab.experiments.sukhbaatar2015_memn2n_babi.config import MemN2NBabiConf
 from attnlab.experiments.sukhbaatar2015_memn2n_babi.run import main
 from attnlab.report.checks import Target
 
-__all__ = ["EXPERIMENT", "QUICK_TASKS"]
+__all__ = ["EXPERIMENT", "PAPER_RUNS", "QUICK_TASKS"]
 
 QUICK_TASKS = (1, 4, 11, 15)
 """Tasks of the quick scale: four tasks the paper's joint model solves (error <= 13.4%)."""
+
+PAPER_RUNS = 8
+"""Independent runs of the ``paper`` scale, the one with the lowest validation error kept (the
+paper: 10 runs; 8 fit about an hour of a 2-core CPU, see the README)."""
 
 EXPERIMENT = register_experiment(
     Experiment(
@@ -43,8 +49,10 @@ EXPERIMENT = register_experiment(
                 "shown_questions": 4,
             },
             "full": {},  # the paper's schedule (config defaults), one run
+            "paper": {"runs": PAPER_RUNS},  # the paper's schedule, best of PAPER_RUNS
         },
-        cpu_time={"smoke": 8, "quick": 60, "full": 600},
+        # paper: an estimate from a measured slice of the full schedule (README "Paper scale")
+        cpu_time={"smoke": 8, "quick": 60, "full": 600, "paper": 3300},
         targets=(
             Target(
                 "mean_error_pct",
@@ -60,7 +68,30 @@ EXPERIMENT = register_experiment(
                 tolerance=10.0,
                 direction="lower",
                 source="Table 1, 1k, joint, PE LS RN, task 1 (quick: 4 tasks, 15 epochs)",
-                scales=("quick", "full"),
+                scales=("quick", "full", "paper"),
+            ),
+            Target(
+                "best_of_runs/mean_error_pct",
+                paper=12.4,
+                tolerance=3.0,
+                direction="lower",
+                source=(
+                    f"Table 1, 1k, joint, PE LS RN, mean over 20 tasks (one run kept of 10); "
+                    f"here the run of {PAPER_RUNS} with the lowest validation error, judged "
+                    "against the spread of the runs"
+                ),
+                scales=("paper",),
+            ),
+            Target(
+                "best_of_runs/failed_tasks",
+                paper=11.0,
+                tolerance=3.0,
+                direction="lower",
+                source=(
+                    f"Table 1, 1k, joint, PE LS RN: 11 tasks with error > 5%; here the run of "
+                    f"{PAPER_RUNS} kept on validation, judged against the spread of the runs"
+                ),
+                scales=("paper",),
             ),
         ),
         datasets=(

@@ -2,7 +2,8 @@
 
 Defaults are the paper's (Sukhbaatar, Szlam, Weston, Fergus, "End-To-End Memory Networks",
 https://arxiv.org/abs/1503.08895, sections 4.1-4.2 and Table 1, column "PE LS RN", joint 1k).
-The ``full`` scale runs these defaults (one run instead of the paper's best of 10); ``quick`` and
+The ``full`` scale runs these defaults (one run instead of the paper's best of 10); the ``paper``
+scale keeps one run of several (``runs``, by validation error) on the same schedule; ``quick`` and
 ``smoke`` shorten the schedule and the task list for a 2-core CPU.
 """
 

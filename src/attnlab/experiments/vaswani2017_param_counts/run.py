@@ -19,8 +19,6 @@ import io
 import math
 from typing import TYPE_CHECKING
 
-import torch
-
 from attnlab.architectures.transformer import Transformer
 from attnlab.experiments.context import RunContext
 from attnlab.experiments.vaswani2017_param_counts.config import ParamCountConfig
@@ -28,7 +26,7 @@ from attnlab.experiments.vaswani2017_param_counts.table import ROWS, Row, count_
 from attnlab.report.files import atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+    from attnlab.interpret.viz import Figure
 
 __all__ = ["SAME_WIDTH_ROWS", "TABLE_FILE", "build_row", "main", "plot_counts", "vocab_interval"]
 
@@ -143,22 +141,14 @@ def _table_csv(totals: dict[str, int], intervals: dict[str, tuple[float, float]]
 
 def plot_counts(totals: dict[str, int]) -> Figure:
     """Grouped bars, counted vs printed, one pair per row of Table 3."""
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_grouped_bars
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    xs = torch.arange(len(ROWS)).tolist()
-    ours = [totals[r.key] / 1e6 for r in ROWS]
-    paper = [r.paper_params_m for r in ROWS]
-    ax.bar([x - 0.2 for x in xs], ours, width=0.4, label="counted (this library)")
-    ax.bar([x + 0.2 for x in xs], paper, width=0.4, label="Table 3 (paper)")
-    for x, value in zip(xs, ours, strict=True):
-        ax.text(x - 0.2, value, f"{value:.1f}", ha="center", va="bottom", fontsize=7)
-    for x, value in zip(xs, paper, strict=True):
-        ax.text(x + 0.2, value, f"{value:g}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(xs)
-    ax.set_xticklabels([r.label for r in ROWS], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("parameters (millions)")
-    ax.set_title("Transformer parameter counts (Vaswani et al. 2017, Table 3)")
-    ax.legend(fontsize=8)
-    return fig
+    return plot_grouped_bars(
+        [r.label for r in ROWS],
+        {"counted (this library)": [totals[r.key] / 1e6 for r in ROWS],
+         "Table 3 (paper)": [r.paper_params_m for r in ROWS]},
+        ylabel="parameters (millions)",
+        title="Transformer parameter counts (Vaswani et al. 2017, Table 3)",
+        value_format=".1f",
+        rotation=30.0,
+    )

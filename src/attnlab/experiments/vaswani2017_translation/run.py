@@ -15,12 +15,11 @@ dropout; one vocabulary for source and target with tied embeddings (section 3.4)
 from __future__ import annotations
 
 import functools
-import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 
 from attnlab.architectures.seq2seq import Seq2Seq
 from attnlab.architectures.transformer import Transformer
+from attnlab.core.init_args import AttnModule
 from attnlab.core.masks import lengths_to_mask
 from attnlab.data.translation import (
     BOS_ID,
@@ -40,12 +40,11 @@ from attnlab.data.translation import (
     load_eng_fra,
 )
 from attnlab.experiments.context import RunContext
+from attnlab.experiments.vaswani2017_translation.attention_view import save_attention_view
 from attnlab.experiments.vaswani2017_translation.config import TranslationConfig
+from attnlab.interpret.viz import plot_heads_with_tokens
 from attnlab.metrics.bleu import corpus_bleu
 from attnlab.train import Callback, FitState, TrainConfig, fit
-
-if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
 
 __all__ = [
     "PAPER_BLEU_EN_FR",
@@ -118,7 +117,7 @@ def smoothed_cross_entropy(logits: Tensor, target: Tensor, *, smoothing: float) 
     )
 
 
-class TransformerTranslator(nn.Module):
+class TransformerTranslator(AttnModule):
     """A :class:`Transformer` called like :class:`Seq2Seq`: ``(src, src_lengths, tgt_in) ->
     logits (B, T, V)`` (the training loop's convention)."""
 
@@ -344,6 +343,7 @@ def main(config: TranslationConfig, ctx: RunContext) -> dict[str, float]:
                     metrics["bleu/transformer"], metrics["bleu/seq2seq"], PAPER_BLEU_EN_FR)
     _write_samples(ctx, splits, hyps)
     _plot_example(ctx, config, transformer, baseline, splits, src, lengths, hyps)
+    save_attention_view(ctx, config, transformer, splits)
     return metrics
 
 
@@ -360,36 +360,6 @@ def _write_samples(ctx: RunContext, splits: Splits, hyps: dict[str, list[list[st
         atomic_write_text(ctx.path("translations.txt"), "\n".join(lines) + "\n")
 
 
-def plot_heads_with_tokens(
-    weights: Tensor, rows: Sequence[str], cols: Sequence[str], *, title: str
-) -> Figure:
-    """One heat map per head of ``(H, Lq, Lk)`` weights, with the tokens on the axes."""
-    from attnlab.interpret.plots import _pyplot
-
-    plt = _pyplot()
-    heads = weights.shape[0]
-    cols_n = min(4, heads)
-    rows_n = math.ceil(heads / cols_n)
-    fig, axes = plt.subplots(
-        rows_n, cols_n, figsize=(0.35 * len(cols) * cols_n + 2, 0.35 * len(rows) * rows_n + 1.5),
-        squeeze=False,
-    )
-    w = weights.detach().float().cpu()
-    for h in range(rows_n * cols_n):
-        ax = axes[h // cols_n][h % cols_n]
-        if h >= heads:
-            ax.axis("off")
-            continue
-        ax.imshow(w[h].numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto",
-                  interpolation="nearest")
-        ax.set_title(f"head {h}", fontsize=9)
-        ax.set_xticks(range(len(cols)), labels=list(cols), rotation=90, fontsize=7)
-        ax.set_yticks(range(len(rows)), labels=list(rows), fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 @torch.no_grad()
 def _plot_example(
     ctx: RunContext,
@@ -401,7 +371,7 @@ def _plot_example(
     lengths: Tensor,
     hyps: dict[str, list[list[str]]],
 ) -> None:
-    from attnlab.interpret.plots import plot_attention
+    from attnlab.interpret.viz import plot_alignment, plot_head_layer_grid
 
     index = min(config.example_index, src.shape[0] - 1)
     n = int(lengths[index])
@@ -431,15 +401,24 @@ def _plot_example(
         with ctx.plotting(name):
             fig = plot_heads_with_tokens(weights[0, -1], row_labels, src_tokens, title=title)
             ctx.save_plot(fig, name, caption=caption)
+    with ctx.plotting("transformer_encoder_self_attention_layers"):
+        fig = plot_head_layer_grid(
+            out.encoder_weights[0].cpu(), row_labels=src_tokens, col_labels=src_tokens,
+            title="Transformer encoder self-attention, every layer (rows) and head (columns)",
+        )
+        ctx.save_plot(fig, "transformer_encoder_self_attention_layers", caption=(
+            "Self-attention of every head of every encoder layer for the same sentence, on one "
+            "colour scale: how the heads' patterns change with depth."
+        ))
     baseline.eval()
     b_out = baseline(s, lengths[index : index + 1], tgt_in)
     if b_out.weights is not None:
         with ctx.plotting("seq2seq_attention"):
-            ax = plot_attention(
-                b_out.weights[0].cpu(), row_labels=rows, col_labels=src_tokens,
+            fig = plot_alignment(
+                b_out.weights[0].cpu(), source=src_tokens, target=rows,
                 title="seq2seq additive attention (same sentence, Transformer's output as input)",
             )
-            ctx.save_plot(ax, "seq2seq_attention", caption=(
+            ctx.save_plot(fig, "seq2seq_attention", caption=(
                 "The baseline's alignment for the same sentence, teacher-forced with the "
                 "Transformer's translation so the rows match the head plots."
             ))

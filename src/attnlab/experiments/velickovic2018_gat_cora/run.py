@@ -256,36 +256,43 @@ def first_seed_attention(
     return AttentionSummary(source, target, first, second, entropy, degree, stats)
 
 
+def _smallest_two_hop(source: Tensor, target: Tensor, nodes: list[int]) -> int:
+    """The node of ``nodes`` with the fewest other nodes within two hops (ties: lowest id)."""
+    adjacency: dict[int, set[int]] = {}
+    for s, t in zip(source.tolist(), target.tolist(), strict=True):
+        adjacency.setdefault(s, set()).add(t)
+        adjacency.setdefault(t, set()).add(s)
+
+    def size(node: int) -> int:
+        near = set(adjacency.get(node, ()))
+        for neighbour in list(near):
+            near |= adjacency.get(neighbour, set())
+        return len(near - {node})
+
+    return min(nodes, key=lambda n: (size(n), n))
+
+
 def _attention_plots(
     ctx: RunContext, graph: PlanetoidGraph, config: GATCoraConfig, attention: AttentionSummary
 ) -> None:
-    """Save ``attention_entropy`` and ``neighbourhood_attention`` (skipped without matplotlib)."""
-    from attnlab.interpret.plots import _pyplot, plot_attention
+    """Save ``attention_entropy``, ``neighbourhood_attention`` and ``neighbourhood_graph``
+    (skipped without matplotlib)."""
+    from attnlab.interpret.viz import (
+        plot_attention_maps,
+        plot_entropy_histograms,
+        plot_neighbourhood_graph,
+    )
 
     source, target, first, second = (
         attention.source, attention.target, attention.first, attention.second
     )
     entropy, degree, stats = attention.entropy, attention.degree, attention.stats
-    uniform = degree.log()
     heads = entropy.shape[1]
     with ctx.plotting("attention_entropy"):
-        plt = _pyplot()
-        cols = min(4, heads)
-        rows = (heads + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-        bins = torch.linspace(0, float(uniform.max()) + 0.1, 30).tolist()
-        for h in range(rows * cols):
-            ax = axes[h // cols][h % cols]
-            if h >= heads:
-                ax.axis("off")
-                continue
-            ax.hist(uniform.tolist(), bins=bins, histtype="step", color="grey", label="uniform")
-            ax.hist(entropy[:, h].tolist(), bins=bins, alpha=0.7, label="GAT")
-            ax.set_title(f"layer 1, head {h}")
-            ax.set_xlabel("entropy (nats)")
-            if h == 0:
-                ax.legend(fontsize=7)
-        fig.tight_layout()
+        fig = plot_entropy_histograms(
+            entropy, degree.log(), panel_titles=[f"layer 1, head {h}" for h in range(heads)],
+            label="GAT",
+        )
         ctx.save_plot(
             fig,
             "attention_entropy",
@@ -300,34 +307,47 @@ def _attention_plots(
     # a few test nodes with mid-sized neighbourhoods: per-head weights over their neighbours
     candidates = [int(i) for i in torch.nonzero(graph.test_mask & (degree >= 5) & (degree <= 9))]
     shown = candidates[: config.shown_nodes]
-    if shown:
-        with ctx.plotting("neighbourhood_attention"):
-            plt = _pyplot()
-            fig, axes = plt.subplots(1, len(shown), figsize=(3.3 * len(shown), 3.6), squeeze=False)
-            labels = graph.labels
-            for ax, node in zip(axes[0], shown, strict=True):
-                incoming = torch.nonzero(target == node).flatten()
-                neighbours = source[incoming]
-                matrix = torch.cat([first[incoming].T, second[incoming].T])  # (heads + out, deg)
-                plot_attention(
-                    matrix,
-                    row_labels=[f"L1 h{h}" for h in range(heads)]
-                    + [f"out h{h}" for h in range(second.shape[1])],
-                    col_labels=[
-                        f"{int(j)}{'*' if int(j) == node else ''} c{int(labels[j])}"
-                        for j in neighbours
-                    ],
-                    title=f"node {node} (class {int(labels[node])})",
-                    ax=ax,
-                )
-                ax.set_xlabel("neighbour (id, class; * = itself)")
-                ax.set_ylabel("head")
-            fig.tight_layout()
-            ctx.save_plot(
-                fig,
-                "neighbourhood_attention",
-                caption=(
-                    "Attention of a few test nodes over their neighbours (columns, labelled with "
-                    "node id and class), one row per head of layer 1 and of the output layer."
-                ),
-            )
+    if not shown:
+        return
+    labels = graph.labels
+    maps, col_labels, titles = [], [], []
+    for node in shown:
+        incoming = torch.nonzero(target == node).flatten()
+        maps.append(torch.cat([first[incoming].T, second[incoming].T]))  # (heads + out, deg)
+        col_labels.append([f"{int(j)}{'*' if int(j) == node else ''} c{int(labels[j])}"
+                           for j in source[incoming]])
+        titles.append(f"node {node} (class {int(labels[node])})")
+    row_labels = [f"L1 h{h}" for h in range(heads)] + [f"out h{h}" for h in range(second.shape[1])]
+    with ctx.plotting("neighbourhood_attention"):
+        fig = plot_attention_maps(
+            maps, row_labels=[row_labels] * len(maps), col_labels=col_labels, titles=titles,
+            xlabel="neighbour (id, class; * = itself)", ylabel="head",
+        )
+        ctx.save_plot(
+            fig,
+            "neighbourhood_attention",
+            caption=(
+                "Attention of a few test nodes over their neighbours (columns, labelled with "
+                "node id and class), one row per head of layer 1 and of the output layer."
+            ),
+        )
+    node = _smallest_two_hop(source, target, candidates)
+    with ctx.plotting("neighbourhood_graph"):
+        fig = plot_neighbourhood_graph(
+            source, target, first, node, hops=2,
+            node_labels=[f"c{int(c)}" for c in labels],
+            title=f"node {node} (class {int(labels[node])}): layer-1 attention, two hops",
+        )
+        ctx.save_plot(
+            fig,
+            "neighbourhood_graph",
+            caption=(
+                f"The two-hop neighbourhood of test node {node} (red, centre; the test node of "
+                "degree 5-9 with the fewest nodes within two hops; ring 1: its neighbours, "
+                "ring 2: theirs; labels give node id and class), one panel per first-layer "
+                "head. Each edge j -> i pointing inwards (or along ring 1) is as wide as the "
+                "coefficient alpha_ij with which node i attends to j (eq. 3), relative to the "
+                "widest edge of the panel; red edges lead into the centre node. Outward edges "
+                "and self-loops are not drawn."
+            ),
+        )

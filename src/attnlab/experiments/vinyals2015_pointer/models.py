@@ -25,12 +25,13 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnlab.architectures.pointer import IGNORE_INDEX, PointerNetwork, PointerOutput
+from attnlab.core.init_args import AttnModule
 from attnlab.mechanisms.attention import AdditiveAttention
 
 __all__ = ["PointerModel", "Seq2SeqPositions"]
 
 
-class PointerModel(nn.Module):
+class PointerModel(AttnModule):
     """:class:`PointerNetwork` with the training-loop signature ``(inputs, mask, targets)``.
 
     Example:
@@ -55,7 +56,7 @@ class PointerModel(nn.Module):
         return self.net.decode(inputs, mask=mask, beam_size=beam_size)
 
 
-class Seq2SeqPositions(nn.Module):
+class Seq2SeqPositions(AttnModule):
     """LSTM encoder-decoder with additive attention and a fixed output dictionary of positions.
 
     Args:

@@ -218,25 +218,22 @@ def main(config: PointerConfig, ctx: RunContext) -> dict[str, float]:
 
 def _plot_curves(ctx: RunContext, curves: dict[str, dict[str, dict[int, float]]],
                  config: PointerConfig) -> None:
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import plot_curve_panels
 
     with ctx.plotting("accuracy_vs_n"):
-        plt = _pyplot()
-        panels = sorted(curves)
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
         labels = {"ptr_net": "Ptr-Net", "seq2seq": "seq2seq + attention"}
-        for ax, panel in zip(axes[0], panels, strict=True):
-            for name, points in curves[panel].items():
-                ns = sorted(points)
-                ax.plot(ns, [points[n] for n in ns], marker="o", label=labels[name])
-            ax.axvspan(config.data.train_min_n, config.data.train_max_n, color="0.9",
-                       label="training n")
-            ax.set_title(panel.replace("/", ": ").replace("_", " "))
-            ax.set_xlabel("n (points / numbers)")
-            if not panel.endswith("tour_ratio"):
-                ax.set_ylim(-0.02, 1.02)
-            ax.legend(fontsize=8)
-        fig.tight_layout()
+        panels = {
+            panel.replace("/", ": ").replace("_", " "): {
+                labels[name]: points for name, points in curves[panel].items()
+            }
+            for panel in sorted(curves)
+        }
+        fig = plot_curve_panels(
+            panels, xlabel="n (points / numbers)",
+            span=(config.data.train_min_n, config.data.train_max_n, "training n"),
+            unit_interval=[panel.replace("/", ": ").replace("_", " ") for panel in curves
+                           if not panel.endswith("tour_ratio")],
+        )
         ctx.save_plot(
             fig, "accuracy_vs_n",
             caption=(
@@ -251,7 +248,7 @@ def _plot_curves(ctx: RunContext, curves: dict[str, dict[str, dict[int, float]]]
 
 def _plot_pointers(ctx: RunContext, model: nn.Module, instances: dict[int, PointerInstance],
                    device: torch.device) -> None:
-    from attnlab.interpret.plots import _pyplot, plot_attention
+    from attnlab.interpret.viz import plot_pointer_distributions
 
     for n, inst in instances.items():
         batch = pad_batch([inst], end_token=True)
@@ -261,37 +258,18 @@ def _plot_pointers(ctx: RunContext, model: nn.Module, instances: dict[int, Point
         weights = out.weights[0, :steps].cpu()
         seq = [p for p in out.pointers[0].tolist() if p != IGNORE_INDEX]
         with ctx.plotting(f"pointer_distributions_hull_n{n}"):
-            plt = _pyplot()
-            fig, (left, right) = plt.subplots(
-                1, 2, figsize=(4.0 + 0.28 * (n + 1) + 1.8, 4.2),
-                gridspec_kw={"width_ratios": [4.0, 0.28 * (n + 1) + 1.8]},
-            )
-            xy = inst.inputs
-            left.scatter(xy[:, 0], xy[:, 1], s=14, color="0.3")
-            for j, (x, y) in enumerate(xy):
-                left.annotate(str(j), (x, y), fontsize=7, xytext=(2, 2),
-                              textcoords="offset points")
-            hull = [*inst.target, inst.target[0]]
-            left.plot(xy[hull, 0], xy[hull, 1], color="tab:green", lw=3, alpha=0.4,
-                      label="true hull")
-            polygon = [p - 1 for p in seq if p != 0]
-            if polygon:
-                closed = [*polygon, polygon[0]]
-                left.plot(xy[closed, 0], xy[closed, 1], color="tab:red", lw=1, marker="x",
-                          label="Ptr-Net")
-            left.set_aspect("equal")
-            left.set_title(f"convex hull, n = {n}")
-            left.legend(fontsize=7, loc="lower right")
-            plot_attention(
+            fig = plot_pointer_distributions(
                 weights,
-                row_labels=[f"step {i}: {'stop' if p == 0 else p - 1}" for i, p in enumerate(seq)],
-                col_labels=["stop", *[str(j) for j in range(n)]],
-                title="pointer distributions",
-                ax=right,
+                input_labels=["stop", *[str(j) for j in range(n)]],
+                step_labels=[f"step {i}: {'stop' if p == 0 else p - 1}"
+                             for i, p in enumerate(seq)],
+                points=torch.as_tensor(inst.inputs),
+                target=list(inst.target),
+                predicted=[p - 1 for p in seq if p != 0],
+                points_title=f"convex hull, n = {n}",
+                target_label="true hull",
+                predicted_label="Ptr-Net",
             )
-            right.set_xlabel("input (pointer target)")
-            right.set_ylabel("output step: chosen input")
-            fig.tight_layout()
             ctx.save_plot(
                 fig, f"pointer_distributions_hull_n{n}",
                 caption=(

@@ -22,6 +22,9 @@ Departures from the paper (all forced by the dataset or the 2-core CPU budget):
   restores the paper's optimiser.
 * Documents are truncated to ``max_sentences`` sentences of ``max_words`` words (full scale:
   15 x 40, which keeps > 90% of the sentences and words of the documents).
+
+``seeds`` > 1 (the ``paper`` scale) trains both models from that many seeds on the same
+documents and reports means with their standard deviation over seeds (see ``run.main``).
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class HANReutersConfig:
     """HAN vs a flat attention baseline on Reuters ModApte top-10 (single-label)."""
 
     heatmap_docs: int = 3  # test documents drawn as word/sentence heat maps
+    seeds: int = 1  # independent seeds (run seed, +1, ...), both models each; metrics: means
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -111,6 +115,8 @@ class HANReutersConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.heatmap_docs <= 8:
             raise ValueError(f"heatmap_docs must lie in [1, 8], got {self.heatmap_docs}")
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"seeds must be an int >= 1, got {self.seeds!r}")
 
     @classmethod
     def smoke(cls) -> HANReutersConfig:

@@ -8,11 +8,17 @@ similar length are grouped into mini-batches (Yang et al. 2016, section 3.3), ea
 longest document, which the training loop then serves one batch per item. The best epoch on
 the validation split is restored before testing on the ModApte test split. Word- and
 sentence-level heat maps of a few test documents are saved.
+
+With ``seeds`` > 1 (the ``paper`` scale) the pair is trained from seeds ``ctx.seed``,
+``ctx.seed + 1``, ... on the same documents (the data subsets never depend on the seed); the
+reported accuracies are means over seeds with their sample standard deviation, and the HAN - flat
+gap is the mean of the paired per-seed gaps with the standard deviation of those gaps.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from attnlab.architectures.han import FlatAttentionNetwork, HierarchicalAttentionNetwork
+from attnlab.core.init_args import AttnModule
 from attnlab.data.reuters import (
     TOP10_TOPICS,
     ReutersDocument,
@@ -39,6 +46,7 @@ from attnlab.experiments.yang2016_han_reuters.config import (
     HANReutersConfig,
     ModelConfig,
 )
+from attnlab.interpret.viz import draw_document
 from attnlab.train import TrainConfig, derive_seed, fit
 from attnlab.train.distributed import distributed_env
 
@@ -49,6 +57,7 @@ __all__ = [
     "Split",
     "batch_cross_entropy",
     "build_model",
+    "combine_seeds",
     "draw_document",
     "main",
     "prepare_data",
@@ -167,7 +176,7 @@ class LengthBucketedBatches(Dataset[tuple[Tensor, Tensor, Tensor]]):
         return self.batches[index]
 
 
-class BatchedDocuments(nn.Module):
+class BatchedDocuments(AttnModule):
     """Adapter for :class:`LengthBucketedBatches`: drops the loader's batch axis of size 1.
 
     ``forward(tokens (1, b, S, W), mask)`` returns the wrapped model's logits as ``(1, b, C)``
@@ -222,7 +231,9 @@ def _predict(model: nn.Module, batches: LengthBucketedBatches, n: int,
     return predictions
 
 
-def _train_config(config: HANReutersConfig, ctx: RunContext) -> TrainConfig:
+def _train_config(config: HANReutersConfig, ctx: RunContext,
+                  seed: int | None = None) -> TrainConfig:
+    """The training-loop settings of ``config``, seeded with ``seed`` (default: the run's)."""
     optim = config.optim
     return TrainConfig(
         epochs=optim.epochs,
@@ -235,9 +246,95 @@ def _train_config(config: HANReutersConfig, ctx: RunContext) -> TrainConfig:
         grad_clip=optim.grad_clip,
         monitor="val_accuracy",
         restore_best=True,
-        seed=ctx.seed,
+        seed=ctx.seed if seed is None else seed,
         device=str(ctx.device),
     )
+
+
+def _train_pair(
+    config: HANReutersConfig,
+    ctx: RunContext,
+    sets: dict[str, LengthBucketedBatches],
+    test: Split,
+    vocab_size: int,
+    *,
+    seed: int,
+    folder: str,
+) -> tuple[dict[str, float], dict[str, nn.Module]]:
+    """Train HAN and the flat model from ``seed``; their per-model metrics and the models.
+
+    ``folder`` prefixes the checkpoint folders and curve names (``""`` for a single seed).
+    """
+    metrics: dict[str, float] = {}
+    models: dict[str, nn.Module] = {}
+    for kind in MODELS:
+        torch.manual_seed(derive_seed(seed, _INIT_KEY))
+        model = build_model(kind, vocab_size, config.model)
+        tic = time.perf_counter()
+        result = fit(
+            BatchedDocuments(model),
+            sets["train"],
+            sets["val"],
+            config=_train_config(config, ctx, seed),
+            loss_fn=batch_cross_entropy,
+            run_dir=ctx.checkpoint_dir / folder / kind,
+            resume=ctx.resume,
+            progress=ctx.progress,
+        )
+        train_s = time.perf_counter() - tic
+        ctx.log_records(result.history, prefix=f"{folder}{kind}/")
+        model.to(ctx.device)
+        predictions = _predict(model, sets["test"], len(test), ctx.device)
+        accuracy = 100.0 * float((predictions == test.labels).float().mean())
+        metrics[f"{kind}/test_accuracy_pct"] = accuracy
+        metrics[f"{kind}/val_accuracy_pct"] = 100.0 * float(result.best_metric or 0.0)
+        metrics[f"{kind}/best_epoch"] = float(result.best_epoch or 0)
+        metrics[f"{kind}/params"] = float(sum(p.numel() for p in model.parameters()))
+        metrics[f"{kind}/train_s"] = train_s
+        ctx.logger.info("%sseed %d, %s: test accuracy %.2f%% (best epoch %s, %.0f s)", folder,
+                        seed, kind, accuracy, result.best_epoch, train_s)
+        models[kind] = model
+    metrics["han_minus_flat/accuracy_pct"] = (
+        metrics["han/test_accuracy_pct"] - metrics["flat/test_accuracy_pct"]
+    )
+    return metrics, models
+
+
+def combine_seeds(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The metrics of several seeds as one set: means, sample standard deviations, per seed.
+
+    Every per-model metric and the gap ``han_minus_flat/accuracy_pct`` become their mean over
+    seeds (``train_s`` the total), with ``<name>_std`` for the test accuracies and the gap (the
+    standard deviation of the paired per-seed gaps), and ``seed<k>/<name>`` keeps each seed's
+    accuracies and gap. ``han_minus_flat/accuracy_pct_mean`` repeats the mean gap for the
+    paper-scale target (for a single seed: its gap, the metrics otherwise unchanged).
+
+    Example:
+        >>> runs = [{"han/test_accuracy_pct": 90.0, "flat/test_accuracy_pct": 89.0,
+        ...          "han_minus_flat/accuracy_pct": 1.0},
+        ...         {"han/test_accuracy_pct": 92.0, "flat/test_accuracy_pct": 90.0,
+        ...          "han_minus_flat/accuracy_pct": 2.0}]
+        >>> m = combine_seeds(runs)
+        >>> m["han_minus_flat/accuracy_pct_mean"], round(m["han_minus_flat/accuracy_pct_std"], 4)
+        (1.5, 0.7071)
+    """
+    if not per_seed:
+        raise ValueError("per_seed must hold the metrics of at least one seed")
+    if len(per_seed) == 1:
+        single = dict(per_seed[0])
+        single["han_minus_flat/accuracy_pct_mean"] = single["han_minus_flat/accuracy_pct"]
+        return single
+    combined: dict[str, float] = {}
+    spread = ("han/test_accuracy_pct", "flat/test_accuracy_pct", "han_minus_flat/accuracy_pct")
+    for name in per_seed[0]:
+        values = [m[name] for m in per_seed]
+        combined[name] = sum(values) if name.endswith("/train_s") else statistics.fmean(values)
+        if name in spread:
+            combined[f"{name}_std"] = statistics.stdev(values)
+            for k, value in enumerate(values):
+                combined[f"seed{k}/{name}"] = value
+    combined["han_minus_flat/accuracy_pct_mean"] = combined["han_minus_flat/accuracy_pct"]
+    return combined
 
 
 def main(config: HANReutersConfig, ctx: RunContext) -> dict[str, float]:
@@ -248,7 +345,10 @@ def main(config: HANReutersConfig, ctx: RunContext) -> dict[str, float]:
         (positive when HAN is better); per model ``val_accuracy_pct`` (best epoch),
         ``best_epoch``, ``params`` and ``train_s``; ``majority_accuracy_pct`` (always
         predicting the most frequent training class), ``train_docs``, ``val_docs``,
-        ``test_docs``, ``vocab_size``, ``classes_present`` and ``epochs``.
+        ``test_docs``, ``vocab_size``, ``classes_present``, ``epochs`` and ``seeds``. With
+        ``seeds`` > 1 the model metrics are means over seeds, with the additions of
+        :func:`combine_seeds` (``..._std``, ``han_minus_flat/accuracy_pct_mean``,
+        ``seed<k>/...``).
     """
     start = time.perf_counter()
     train, val, test, vocab = prepare_data(config.data, ctx)
@@ -282,39 +382,25 @@ def main(config: HANReutersConfig, ctx: RunContext) -> dict[str, float]:
         "vocab_size": float(len(vocab)),
         "classes_present": float(len(set(train.labels.tolist()))),
         "epochs": float(config.optim.epochs),
+        "seeds": float(config.seeds),
     }
-    models: dict[str, nn.Module] = {}
-    for kind in MODELS:
-        torch.manual_seed(derive_seed(ctx.seed, _INIT_KEY))
-        model = build_model(kind, len(vocab), config.model)
-        tic = time.perf_counter()
-        result = fit(
-            BatchedDocuments(model),
-            sets["train"],
-            sets["val"],
-            config=_train_config(config, ctx),
-            loss_fn=batch_cross_entropy,
-            run_dir=ctx.checkpoint_dir / kind,
-            resume=ctx.resume,
-            progress=ctx.progress,
+    per_seed: list[dict[str, float]] = []
+    shown: dict[str, nn.Module] = {}
+    for k in range(config.seeds):
+        # one seed keeps the folder layout (and curve names) of a plain run
+        folder = f"seed{k}/" if config.seeds > 1 else ""
+        seed_metrics, models = _train_pair(config, ctx, sets, test, len(vocab),
+                                           seed=ctx.seed + k, folder=folder)
+        per_seed.append(seed_metrics)
+        if k == 0:
+            shown = models  # the heat maps show the models of the run's own seed
+    metrics.update(combine_seeds(per_seed))
+    if config.seeds > 1:
+        ctx.logger.info(
+            "HAN - flat over %d seeds: %.2f ± %.2f points", config.seeds,
+            metrics["han_minus_flat/accuracy_pct"], metrics["han_minus_flat/accuracy_pct_std"],
         )
-        train_s = time.perf_counter() - tic
-        ctx.log_records(result.history, prefix=f"{kind}/")
-        model.to(ctx.device)
-        predictions = _predict(model, sets["test"], len(test), ctx.device)
-        accuracy = 100.0 * float((predictions == test.labels).float().mean())
-        metrics[f"{kind}/test_accuracy_pct"] = accuracy
-        metrics[f"{kind}/val_accuracy_pct"] = 100.0 * float(result.best_metric or 0.0)
-        metrics[f"{kind}/best_epoch"] = float(result.best_epoch or 0)
-        metrics[f"{kind}/params"] = float(sum(p.numel() for p in model.parameters()))
-        metrics[f"{kind}/train_s"] = train_s
-        ctx.logger.info("%s: test accuracy %.2f%% (best epoch %s, %.0f s)", kind, accuracy,
-                        result.best_epoch, train_s)
-        models[kind] = model
-    metrics["han_minus_flat/accuracy_pct"] = (
-        metrics["han/test_accuracy_pct"] - metrics["flat/test_accuracy_pct"]
-    )
-    _plot_heatmaps(ctx, models, test, config)
+    _plot_heatmaps(ctx, shown, test, config)
     return metrics
 
 
@@ -337,81 +423,11 @@ def _heatmap_documents(test: Split, count: int, max_sentences: int) -> list[int]
     return chosen
 
 
-_FONT_SIZE = 8.0
-_CHAR_INCHES = 0.602 * _FONT_SIZE / 72.0  # advance width of a DejaVu Sans Mono character
-
-
-def _wrap(sentences: Sequence[Sequence[str]], line_chars: int, indent: int
-          ) -> list[list[tuple[int, int, str]]]:
-    """Per sentence, ``(line offset, column, word)`` of each word wrapped at ``line_chars``."""
-    wrapped = []
-    for words in sentences:
-        line, column, placed = 0, indent, []
-        for word in words:
-            if column + len(word) > line_chars and column > indent:
-                line, column = line + 1, indent
-            placed.append((line, column, word))
-            column += len(word) + 1
-        wrapped.append(placed)
-    return wrapped
-
-
-def _line_count(sentences: Sequence[Sequence[str]], line_chars: int, indent: int) -> int:
-    return sum(1 + (p[-1][0] if p else 0) for p in _wrap(sentences, line_chars, indent))
-
-
-def draw_document(
-    ax: Any,
-    sentences: Sequence[Sequence[str]],
-    word_values: Sequence[Sequence[float]],
-    *,
-    sentence_values: Sequence[float] | None = None,
-    sentence_labels: Sequence[str] | None = None,
-    title: str = "",
-    line_chars: int = 100,
-) -> int:
-    """Draw a document's words on ``ax``, each on a background whose darkness is its value.
-
-    Words are set in a monospace font on a character grid of ``line_chars`` columns (size the
-    axes to ``line_chars`` characters of 8-point type); each sentence starts a new line. With
-    ``sentence_values``, a red box in front of each sentence shows ``sentence_labels[i]`` on a
-    background of darkness ``sentence_values[i]``. Values lie in ``[0, 1]``.
-
-    Returns:
-        The number of text lines drawn.
-    """
-    from attnlab.interpret.plots import _pyplot
-
-    plt = _pyplot()
-    blues, reds = plt.get_cmap("Blues"), plt.get_cmap("Reds")
-    indent = 6 if sentence_values is not None else 0
-    row = 0
-    for i, placed in enumerate(_wrap(sentences, line_chars, indent)):
-        boxes = [(column, row + line, word, word_values[i][k], blues)
-                 for k, (line, column, word) in enumerate(placed)]
-        if sentence_values is not None:
-            text = sentence_labels[i] if sentence_labels is not None else ""
-            boxes.insert(0, (0, row, text, sentence_values[i], reds))
-        for column, y, text, value, cmap in boxes:
-            shade = 0.9 * float(min(max(value, 0.0), 1.0))
-            ax.text(
-                column, y, text, family="monospace", fontsize=_FONT_SIZE, va="center",
-                ha="left", color="white" if shade > 0.55 else "black",
-                bbox={"facecolor": cmap(shade), "edgecolor": "none", "pad": 0.8},
-            )
-        row += 1 + (placed[-1][0] if placed else 0)
-    if title:
-        ax.text(0, -1.5, title, fontsize=9, va="center", ha="left", fontweight="bold")
-    ax.set_xlim(0, line_chars)
-    ax.set_ylim(row - 0.4, -2.4)
-    ax.axis("off")
-    return row
-
-
 @torch.no_grad()
 def _plot_heatmaps(ctx: RunContext, models: dict[str, nn.Module], test: Split,
                    config: HANReutersConfig) -> None:
-    from attnlab.interpret.plots import _pyplot
+    from attnlab.interpret.viz import HighlightedText, highlight_html, plot_highlighted_documents
+    from attnlab.report.files import atomic_write_text
 
     chosen = _heatmap_documents(test, config.heatmap_docs, config.data.max_sentences)
     rows: list[tuple[Any, ...]] = []
@@ -423,10 +439,8 @@ def _plot_heatmaps(ctx: RunContext, models: dict[str, nn.Module], test: Split,
         words = [s[:n_words] for s in test.tokenized[i][:n_sent]]
         han, flat = (models[k].eval()(tokens, mask) for k in MODELS)
         rows.append((i, words, han, flat))
-    panel_inches = 7.4
-    line_chars = int(panel_inches / _CHAR_INCHES) - 4
-    heights: list[int] = []
-    fig_rows = []
+    panels: list[list[HighlightedText]] = []
+    pages: list[str] = []
     for i, words, han, flat in rows:
         alpha_s = han.weights[0].cpu()
         # the paper's Figure 5 shades each word by sqrt(sentence weight) x word weight
@@ -435,39 +449,28 @@ def _plot_heatmaps(ctx: RunContext, models: dict[str, nn.Module], test: Split,
         word_flat = flat.weights[0].cpu() / flat.weights[0].max().clamp_min(1e-12)
         label = TOP10_TOPICS[int(test.labels[i])]
         preds = [TOP10_TOPICS[int(m.logits.argmax())] for m in (han, flat)]
-        heights.append(_line_count(words, line_chars, 6))
-        fig_rows.append((i, words, word_han, alpha_s, word_flat, label, preds))
-    with ctx.plotting("attention_heatmaps"):
-        plt = _pyplot()
-        line_inches, title_inches = 0.2, 0.44  # a title takes two lines, plus a gap
-        total = sum(h * line_inches + title_inches for h in heights)
-        fig, axes = plt.subplots(
-            len(fig_rows), 2, figsize=(2 * panel_inches + 0.6, total + 0.2),
-            gridspec_kw={"height_ratios": [h * line_inches + title_inches for h in heights],
-                         "wspace": 0.08, "hspace": 0.0},
-            squeeze=False,
-        )
-        fig.subplots_adjust(left=0.2 / (2 * panel_inches + 0.6), right=0.995, top=0.995, bottom=0.0)
-        for (i, words, word_han, alpha_s, word_flat, label, preds), ax_row in zip(
-            fig_rows, axes, strict=True
-        ):
-            doc = test.documents[i]
-            han_rows = draw_document(
-                ax_row[0], words,
-                [word_han[s, : len(w)].tolist() for s, w in enumerate(words)],
+        doc = test.documents[i]
+        han_words = [word_han[s, : len(w)].tolist() for s, w in enumerate(words)]
+        han_title = f"HAN | NEWID {doc.newid} | true: {label} | predicted: {preds[0]}"
+        panels.append([
+            HighlightedText(
+                words, han_words,
                 sentence_values=(alpha_s / alpha_s.max().clamp_min(1e-12)).tolist(),
                 sentence_labels=[f"{a:.2f}" for a in alpha_s.tolist()],
-                title=f"HAN | NEWID {doc.newid} | true: {label} | predicted: {preds[0]}",
-                line_chars=line_chars,
-            )
-            flat_rows = draw_document(
-                ax_row[1], words,
-                [word_flat[s, : len(w)].tolist() for s, w in enumerate(words)],
-                title=f"flat attention | NEWID {doc.newid} | true: {label} | predicted: {preds[1]}",
-                line_chars=line_chars,
-            )
-            for ax in ax_row:  # one line height for both panels of a document
-                ax.set_ylim(max(han_rows, flat_rows) - 0.4, -2.4)
+                title=han_title,
+            ),
+            HighlightedText(
+                words, [word_flat[s, : len(w)].tolist() for s, w in enumerate(words)],
+                title=f"flat attention | NEWID {doc.newid} | true: {label} | "
+                      f"predicted: {preds[1]}",
+            ),
+        ])
+        pages.append(highlight_html(words, han_words, sentence_weights=alpha_s.tolist(),
+                                    title=han_title))
+    if ctx.is_main and pages:
+        atomic_write_text(ctx.path("attention_heatmaps.html"), "\n".join(pages) + "\n")
+    with ctx.plotting("attention_heatmaps"):
+        fig = plot_highlighted_documents(panels, panel_inches=7.4)
         ctx.save_plot(
             fig,
             "attention_heatmaps",
