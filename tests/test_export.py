@@ -119,7 +119,9 @@ def _grads(module: nn.Module, inputs: list[Tensor], out: object) -> dict[str, Te
     return {n: g for n, g in zip(wrt, grads, strict=True) if g is not None}
 
 
-def _export_matches_eager(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _assert_export_matches_eager(
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     """Export ``module.eval()``; its program gives the eager outputs and parameter gradients."""
     module.eval()
     want = module(*args, **kwargs)
@@ -140,7 +142,7 @@ def _export_matches_eager(module: nn.Module, args: tuple[Any, ...], kwargs: dict
 def test_registered_mechanism_exports(entry: MechanismEntry) -> None:
     torch.manual_seed(0)
     module, args, kwargs = entry.example(dtype=F64)
-    _export_matches_eager(module, tuple(args), dict(kwargs))
+    _assert_export_matches_eager(module, tuple(args), dict(kwargs))
 
 
 FUSED = [e for e in ENTRIES if "need_weights" in inspect.signature(e.cls.forward).parameters]
@@ -151,7 +153,7 @@ def test_fused_path_exports(entry: MechanismEntry) -> None:
     """``need_weights=False``, the route to ``F.scaled_dot_product_attention``."""
     torch.manual_seed(0)
     module, args, kwargs = entry.example(dtype=F64)
-    _export_matches_eager(module, tuple(args), {**kwargs, "need_weights": False})
+    _assert_export_matches_eager(module, tuple(args), {**kwargs, "need_weights": False})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,7 +517,7 @@ NOT_MODELS = {
 def test_architecture_exports(name: str) -> None:
     torch.manual_seed(0)
     module, args, kwargs = ARCHITECTURES[name]()
-    _export_matches_eager(module, args, kwargs)
+    _assert_export_matches_eager(module, args, kwargs)
 
 
 def test_every_architecture_has_a_case() -> None:

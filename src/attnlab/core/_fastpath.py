@@ -28,7 +28,7 @@ from torch import Tensor
 
 from attnlab.core.masks import additive_mask
 
-__all__ = ["fast_dot_product_attention"]
+__all__ = ["fast_dot_product_attention", "softmax_scores_in_place"]
 
 # Score buffers of at least this many bytes are advised onto transparent huge pages (CPU, Linux),
 # as torch does for all its large buffers only when THP_MEM_ALLOC_ENABLE=1 is set: a fresh
@@ -92,27 +92,19 @@ def _fold_to_3d(x: Tensor, lead: tuple[int, ...]) -> Tensor | None:
     return None
 
 
-def _weights_in_place(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    scale: float,
-    additive: Tensor | None,
-    empty: Tensor | None,
-    dropout: float,
-) -> tuple[Tensor, Tensor]:
-    """The weights path when nothing needs a gradient, in place in the returned buffers.
+def softmax_scores_in_place(
+    q: Tensor, k: Tensor, scale: float, additive: Tensor | None, empty: Tensor | None
+) -> Tensor:
+    """``softmax(q k^T * scale + additive)`` with ``empty`` rows zeroed, ``(*lead, i, j)``,
+    written into one fresh buffer when nothing needs a gradient.
 
     One batched matmul writes the scaled scores (with ``additive`` folded in) straight into the
-    weights buffer, the softmax runs in place, and a second batched matmul gives the context: no
-    temporary of the score size is created. All heads go through one call per step (strided
-    per-head views are copied once, which is small next to the scores): a loop over batch items
-    was no faster on an idle machine and much slower on a busy one, where every extra parallel
-    region waits for descheduled threads.
+    weights buffer and the softmax runs in place: no temporary of the score size is created.
+    ``q`` is ``(*lead, i, d)`` and ``k`` ``(*lead, j, d)`` with the same leading dimensions.
     """
     lead = tuple(q.shape[:-2])
     n = math.prod(lead)  # explicit, not -1: empty batches and sequences must reshape too
-    q_len, k_len, v_dim = q.shape[-2], k.shape[-2], v.shape[-1]
+    q_len, k_len = q.shape[-2], k.shape[-2]
     weights = _empty_scores((*lead, q_len, k_len), q)
     scores = weights.view(n, q_len, k_len)  # (n, i, j)
     q3 = q.reshape(n, q_len, q.shape[-1])  # (n, i, d)
@@ -127,6 +119,31 @@ def _weights_in_place(
     torch.softmax(scores, dim=-1, out=scores)
     if empty is not None:
         weights.masked_fill_(empty, 0.0)
+    return weights
+
+
+def _weights_in_place(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    scale: float,
+    additive: Tensor | None,
+    empty: Tensor | None,
+    dropout: float,
+) -> tuple[Tensor, Tensor]:
+    """The weights path when nothing needs a gradient, in place in the returned buffers.
+
+    :func:`softmax_scores_in_place` gives the weights, then a second batched matmul gives the
+    context. All heads go through one call per step (strided per-head views are copied once,
+    which is small next to the scores): a loop over batch items was no faster on an idle machine
+    and much slower on a busy one, where every extra parallel region waits for descheduled
+    threads.
+    """
+    lead = tuple(q.shape[:-2])
+    n = math.prod(lead)
+    q_len, k_len, v_dim = q.shape[-2], k.shape[-2], v.shape[-1]
+    weights = softmax_scores_in_place(q, k, scale, additive, empty)
+    scores = weights.view(n, q_len, k_len)
     attn = F.dropout(scores, p=dropout) if dropout > 0 else scores
     context = torch.bmm(attn, v.reshape(n, k_len, v_dim))  # (n, i, d)
     return context.view(*lead, q_len, v_dim), weights

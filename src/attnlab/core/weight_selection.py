@@ -15,7 +15,6 @@ grows with ``len(heads) * len(queries) * Lk`` rather than ``H * Lq * Lk``.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from attnlab.core._fastpath import _empty_scores, _fold_to_3d
+from attnlab.core._fastpath import softmax_scores_in_place
 from attnlab.core.masks import additive_mask
 
 __all__ = ["WeightSelection", "check_need_weights", "selected_weights"]
@@ -276,21 +275,4 @@ def selected_weights(
         weights = torch.softmax(scores, dim=-1)
         return weights if empty is None else weights.masked_fill(empty, 0.0)
 
-    lead = tuple(q_sel.shape[:-2])
-    n = math.prod(lead)
-    rows = q_sel.shape[-2]
-    weights = _empty_scores((*lead, rows, k_len), q)
-    scores = weights.view(n, rows, k_len)  # (n, i', j)
-    q3 = q_sel.reshape(n, rows, q.shape[-1])
-    k_t = k_sel.reshape(n, k_len, k.shape[-1]).transpose(1, 2)  # (n, d, j)
-    folded = None if additive is None else _fold_to_3d(additive, lead)
-    if folded is not None:
-        torch.baddbmm(folded, q3, k_t, alpha=scale, out=scores)
-    else:
-        torch.baddbmm(scores, q3, k_t, beta=0.0, alpha=scale, out=scores)
-        if additive is not None:
-            weights.add_(additive)
-    torch.softmax(scores, dim=-1, out=scores)
-    if empty is not None:
-        weights.masked_fill_(empty, 0.0)
-    return weights
+    return softmax_scores_in_place(q_sel, k_sel, scale, additive, empty)
